@@ -1,0 +1,1 @@
+//! Typed `fission.io/v1` API.

@@ -1,0 +1,1 @@
+//! Rivulet fetcher sidecar: fetches function code and specializes the runtime.

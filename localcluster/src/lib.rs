@@ -1,0 +1,1 @@
+//! localcluster: an embedded Kubernetes API server for one machine.

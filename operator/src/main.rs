@@ -1,0 +1,25 @@
+//! `rivulet`: one binary, one subcommand per component (ARCHITECTURE §8).
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "rivulet", version, about = "Fission-compatible serverless on Kubernetes and Liqo")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions of every kind Rivulet serves, as multi-document YAML.
+    Crds(cmd::crds::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crds(args) => cmd::crds::run(&args),
+    }
+}

@@ -1,0 +1,1 @@
+//! Rivulet reconcilers: one module per reconciler (filled by the reconcilers issue).

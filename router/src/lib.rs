@@ -1,0 +1,1 @@
+//! Rivulet data plane: route table, pod claiming and specialization, proxy.

@@ -1,0 +1,1 @@
+//! Structural OpenAPI v3 schemas of CustomResourceDefinitions: structural checks, validation, pruning, defaulting.

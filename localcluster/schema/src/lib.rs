@@ -1,1 +1,18 @@
-//! Structural OpenAPI v3 schemas of CustomResourceDefinitions: structural checks, validation, pruning, defaulting.
+//! Structural OpenAPI v3 schemas of CustomResourceDefinitions, as a kube-apiserver (v1.32) treats
+//! them: the structural-schema check, validation, pruning and defaulting of objects, and printer
+//! columns. Pure functions over `serde_json::Value`; no I/O.
+//!
+//! Errors are [`FieldError`]s shaped like apimachinery's `field.Error`, so an API server can put
+//! them into a `Status` unchanged.
+
+mod error;
+mod path;
+mod schema;
+mod structural;
+
+pub use error::{BadValue, ErrorType, FieldError, aggregate_message};
+pub use path::FieldPath;
+pub use schema::{AdditionalProperties, Pattern, Schema, ValidationRule};
+pub use structural::{
+    CheckOptions, StructuralSchema, check_parsed, check_structural, check_structural_with,
+};

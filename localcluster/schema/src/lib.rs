@@ -6,9 +6,11 @@
 //! them into a `Status` unchanged.
 
 mod error;
+mod format;
 mod path;
 mod schema;
 mod structural;
+mod validate;
 
 pub use error::{BadValue, ErrorType, FieldError, aggregate_message};
 pub use path::FieldPath;
@@ -16,3 +18,4 @@ pub use schema::{AdditionalProperties, Pattern, Schema, ValidationRule};
 pub use structural::{
     CheckOptions, StructuralSchema, check_parsed, check_structural, check_structural_with,
 };
+pub use validate::{CelRule, cel_rules, validate_object, validate_value};

@@ -74,6 +74,17 @@ impl StructuralSchema {
     pub fn root(&self) -> &Schema {
         &self.root
     }
+
+    /// Validates a custom resource (the whole object) as the apiserver does after pruning and
+    /// defaulting; CEL rules are not evaluated (see [`StructuralSchema::cel_rules`]).
+    pub fn validate(&self, object: &Value) -> Vec<FieldError> {
+        crate::validate::validate_object(&self.root, object)
+    }
+
+    /// The `x-kubernetes-validations` rules of this schema, which are not evaluated.
+    pub fn cel_rules(&self) -> Vec<crate::validate::CelRule> {
+        crate::validate::cel_rules(&self.root)
+    }
 }
 
 /// Every structural-schema error of `schema` (an `openAPIV3Schema` value), with paths starting

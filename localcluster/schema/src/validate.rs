@@ -1,0 +1,534 @@
+//! Validation of an object against a structural schema, as the apiserver validates custom
+//! resources: kube-openapi's schema validator (types, junctors, string, format, number, array,
+//! enum and object rules, in that order per node) followed by the `x-kubernetes-list-type`
+//! set/map uniqueness check. Errors carry upstream's paths (`spec.containers[0].name`), cause
+//! types and messages (`spec.replicas in body should be less than or equal to 10`).
+//!
+//! `x-kubernetes-validations` (CEL) rules are not evaluated; [`cel_rules`] lists them so a server
+//! can say so.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::error::{FieldError, go_float, go_quote};
+use crate::format;
+use crate::path::FieldPath;
+use crate::schema::{AdditionalProperties, Schema};
+
+/// Validates `value` against `schema` like kube-openapi does. `base` prefixes every error path
+/// (upstream passes none for objects, and `<schema path>.default` for defaults).
+pub fn validate_value(schema: &Schema, value: &Value, base: Option<&FieldPath>) -> Vec<FieldError> {
+    let v = Validator { base };
+    let mut out = Vec::new();
+    v.node(schema, value, "", &mut out);
+    out
+}
+
+/// Validates a whole object: [`validate_value`] plus list-type set/map uniqueness.
+pub fn validate_object(schema: &Schema, value: &Value) -> Vec<FieldError> {
+    let mut errors = validate_value(schema, value, None);
+    list_sets_and_maps(schema, value, &FieldPath::root(), &mut errors);
+    errors
+}
+
+/// One `x-kubernetes-validations` rule of a schema, which this crate does not evaluate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CelRule {
+    /// Where in the object the rule applies, e.g. `spec.containers[*]`.
+    pub object_path: String,
+    /// The CEL expression.
+    pub rule: String,
+    /// Its message, if any.
+    pub message: Option<String>,
+}
+
+/// Every CEL rule of `schema`, with the object path it applies to (`[*]` for list items, `{*}`
+/// for map values).
+pub fn cel_rules(schema: &Schema) -> Vec<CelRule> {
+    fn walk(s: &Schema, path: &str, out: &mut Vec<CelRule>) {
+        for r in &s.x_validations {
+            out.push(CelRule {
+                object_path: path.to_owned(),
+                rule: r.rule.clone(),
+                message: r.message.clone(),
+            });
+        }
+        for (k, p) in &s.properties {
+            walk(p, &join(path, k), out);
+        }
+        if let Some(items) = &s.items {
+            walk(items, &format!("{path}[*]"), out);
+        }
+        if let Some(ap) = s
+            .additional_properties
+            .as_ref()
+            .and_then(AdditionalProperties::schema)
+        {
+            walk(ap, &join(path, "{*}"), out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(schema, "", &mut out);
+    out
+}
+
+/// kube-openapi's `path + "." + key`, without the leading dot at the root.
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+const IN: &str = "body";
+
+struct Validator<'a> {
+    base: Option<&'a FieldPath>,
+}
+
+/// The JSON type name kube-openapi reports for a value.
+fn type_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn is_integral(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => {
+            n.is_i64()
+                || n.is_u64()
+                || n.as_f64()
+                    .is_some_and(|f| f.is_finite() && f.fract() == 0.0)
+        }
+        _ => false,
+    }
+}
+
+impl Validator<'_> {
+    /// The error field for a kube-openapi name (`""` is the value itself).
+    fn field(&self, name: &str) -> String {
+        match (self.base, name.is_empty()) {
+            (Some(b), true) => b.to_string(),
+            (Some(b), false) => b.child(name).to_string(),
+            (None, true) => "<nil>".to_owned(),
+            (None, false) => name.to_owned(),
+        }
+    }
+
+    fn invalid(&self, name: &str, value: Value, message: String) -> FieldError {
+        FieldError::invalid(self.field(name), value, message)
+    }
+
+    fn node(&self, s: &Schema, v: &Value, name: &str, out: &mut Vec<FieldError>) {
+        let types: Vec<&str> = if s.x_int_or_string {
+            vec!["integer", "string"]
+        } else if s.type_.is_empty() {
+            Vec::new()
+        } else {
+            vec![s.type_.as_str()]
+        };
+        if v.is_null() {
+            if !types.is_empty() && !s.nullable {
+                let t = types.join(",");
+                let msg = format!("{name} in {IN} must be of type {t}: \"null\"");
+                out.push(FieldError::type_invalid(
+                    self.field(name),
+                    Value::from("null"),
+                    msg,
+                ));
+            }
+            if !s.nullable {
+                self.enumeration(s, v, name, out);
+            }
+            return;
+        }
+        let actual = type_of(v);
+        let type_ok = types.is_empty()
+            || types.contains(&actual)
+            || (actual == "integer" && types.contains(&"number"))
+            || (actual == "number" && types.contains(&"integer") && is_integral(v));
+        if !type_ok {
+            let msg = format!(
+                "{name} in {IN} must be of type {}: {}",
+                types.join(","),
+                go_quote(actual)
+            );
+            out.push(FieldError::type_invalid(
+                self.field(name),
+                Value::from(actual),
+                msg,
+            ));
+        }
+        self.junctors(s, v, name, out);
+        match v {
+            Value::String(text) => self.string(s, text, name, out),
+            Value::Number(_) => self.number(s, v, name, out),
+            Value::Array(items) => self.array(s, items, name, out),
+            _ => {}
+        }
+        self.enumeration(s, v, name, out);
+        if let Value::Object(map) = v {
+            self.object(s, map, name, out);
+        }
+    }
+
+    fn sub(&self, s: &Schema, v: &Value, name: &str) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        self.node(s, v, name, &mut out);
+        out
+    }
+
+    fn junctors(&self, s: &Schema, v: &Value, name: &str, out: &mut Vec<FieldError>) {
+        if !s.any_of.is_empty() {
+            let mut best: Option<Vec<FieldError>> = None;
+            let mut succeeded = false;
+            for alt in &s.any_of {
+                let r = self.sub(alt, v, name);
+                if r.is_empty() {
+                    succeeded = true;
+                    best = None;
+                    break;
+                }
+                if best.as_ref().is_none_or(|b| r.len() < b.len()) {
+                    best = Some(r);
+                }
+            }
+            if !succeeded {
+                let msg = format!("{name} in {IN} must validate at least one schema (anyOf)");
+                out.push(self.invalid(name, Value::from(""), msg));
+            }
+            out.extend(best.unwrap_or_default());
+        }
+        if !s.one_of.is_empty() {
+            let mut valid = 0;
+            let mut best: Option<Vec<FieldError>> = None;
+            for alt in &s.one_of {
+                let r = self.sub(alt, v, name);
+                if r.is_empty() {
+                    valid += 1;
+                } else if best.as_ref().is_none_or(|b| r.len() < b.len()) {
+                    best = Some(r);
+                }
+            }
+            if valid != 1 {
+                let found = if valid == 0 {
+                    "Found none valid".to_owned()
+                } else {
+                    format!("Found {valid} valid alternatives")
+                };
+                let msg = format!(
+                    "{name} in {IN} must validate one and only one schema (oneOf). {found}"
+                );
+                out.push(self.invalid(name, Value::from(""), msg));
+                if valid == 0 {
+                    out.extend(best.unwrap_or_default());
+                }
+            }
+        }
+        if !s.all_of.is_empty() {
+            let mut valid = 0;
+            for part in &s.all_of {
+                let r = self.sub(part, v, name);
+                if r.is_empty() {
+                    valid += 1;
+                }
+                out.extend(r);
+            }
+            if valid != s.all_of.len() {
+                let none = if valid == 0 { ". None validated" } else { "" };
+                let msg = format!("{name} in {IN} must validate all the schemas (allOf){none}");
+                out.push(self.invalid(name, Value::from(""), msg));
+            }
+        }
+        if let Some(not) = &s.not
+            && self.sub(not, v, name).is_empty()
+        {
+            let msg = format!("{name} in {IN} must not validate the schema (not)");
+            out.push(self.invalid(name, Value::from(""), msg));
+        }
+    }
+
+    fn string(&self, s: &Schema, text: &str, name: &str, out: &mut Vec<FieldError>) {
+        let len = i64::try_from(text.chars().count()).unwrap_or(i64::MAX);
+        if let Some(max) = s.max_length
+            && len > max
+        {
+            out.push(FieldError::too_long(self.field(name), max));
+        }
+        if let Some(min) = s.min_length
+            && len < min
+        {
+            let msg = format!("{name} in {IN} should be at least {min} chars long");
+            out.push(self.invalid(name, Value::from(text), msg));
+        }
+        if let Some(p) = &s.pattern
+            && p.regex.as_ref().is_some_and(|re| !re.is_match(text))
+        {
+            let msg = format!("{name} in {IN} should match '{}'", p.source);
+            out.push(self.invalid(name, Value::from(text), msg));
+        }
+        if !s.format.is_empty() && format::check(&s.format, text) == Some(false) {
+            let msg = format!(
+                "{name} in {IN} must be of type {}: {}",
+                s.format,
+                go_quote(text)
+            );
+            out.push(FieldError::type_invalid(
+                self.field(name),
+                Value::from(text),
+                msg,
+            ));
+        }
+    }
+
+    fn number(&self, s: &Schema, v: &Value, name: &str, out: &mut Vec<FieldError>) {
+        let Some(x) = v.as_f64() else { return };
+        let int_data = matches!(v, Value::Number(n) if n.is_i64() || n.is_u64());
+        // Upstream prints bounds with the data's native type: `10` for integers, `%v` for floats.
+        #[allow(clippy::cast_possible_truncation)]
+        let bound = |b: f64| {
+            if int_data {
+                format!("{}", b.trunc() as i64)
+            } else {
+                go_float(b)
+            }
+        };
+        if let Some(factor) = s.multiple_of {
+            if factor <= 0.0 {
+                let msg = format!(
+                    "factor MultipleOf declared for {name} must be positive: {}",
+                    bound(factor)
+                );
+                out.push(self.invalid(name, v.clone(), msg));
+            } else {
+                let mult = if factor < 1.0 {
+                    1.0 / factor * x
+                } else {
+                    x / factor
+                };
+                if (mult - mult.round()).abs() > 1e-9 * mult.abs().max(1.0) {
+                    let msg = format!("{name} in {IN} should be a multiple of {}", bound(factor));
+                    out.push(self.invalid(name, v.clone(), msg));
+                }
+            }
+        }
+        if let Some(max) = s.maximum {
+            let (bad, words) = if s.exclusive_maximum {
+                (x >= max, "less than")
+            } else {
+                (x > max, "less than or equal to")
+            };
+            if bad {
+                let msg = format!("{name} in {IN} should be {words} {}", bound(max));
+                out.push(self.invalid(name, v.clone(), msg));
+            }
+        }
+        if let Some(min) = s.minimum {
+            let (bad, words) = if s.exclusive_minimum {
+                (x <= min, "greater than")
+            } else {
+                (x < min, "greater than or equal to")
+            };
+            if bad {
+                let msg = format!("{name} in {IN} should be {words} {}", bound(min));
+                out.push(self.invalid(name, v.clone(), msg));
+            }
+        }
+    }
+
+    fn array(&self, s: &Schema, items: &[Value], name: &str, out: &mut Vec<FieldError>) {
+        if let Some(item_schema) = &s.items {
+            for (i, item) in items.iter().enumerate() {
+                self.node(item_schema, item, &format!("{name}[{i}]"), out);
+            }
+        }
+        let size = i64::try_from(items.len()).unwrap_or(i64::MAX);
+        if let Some(min) = s.min_items
+            && size < min
+        {
+            let msg = format!("{name} in {IN} should have at least {min} items");
+            out.push(self.invalid(name, Value::from(size), msg));
+        }
+        if let Some(max) = s.max_items
+            && size > max
+        {
+            out.push(FieldError::too_many(self.field(name), size, max));
+        }
+        if s.unique_items
+            && items
+                .iter()
+                .enumerate()
+                .any(|(i, a)| items[..i].contains(a))
+        {
+            let msg = format!("{name} in {IN} shouldn't contain duplicates");
+            out.push(self.invalid(name, Value::Array(items.to_vec()), msg));
+        }
+    }
+
+    fn enumeration(&self, s: &Schema, v: &Value, name: &str, out: &mut Vec<FieldError>) {
+        let Some(allowed) = &s.enum_values else {
+            return;
+        };
+        if allowed.is_empty() || allowed.contains(v) {
+            return;
+        }
+        let supported: Vec<String> = allowed
+            .iter()
+            .map(|a| match a {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        out.push(FieldError::not_supported(
+            self.field(name),
+            v.clone(),
+            &supported,
+        ));
+    }
+
+    fn object(&self, s: &Schema, map: &Map<String, Value>, name: &str, out: &mut Vec<FieldError>) {
+        let n = i64::try_from(map.len()).unwrap_or(i64::MAX);
+        if let Some(min) = s.min_properties
+            && n < min
+        {
+            let msg = format!("{name} in {IN} should have at least {min} properties");
+            out.push(self.invalid(name, Value::from(""), msg));
+            return;
+        }
+        if let Some(max) = s.max_properties
+            && n > max
+        {
+            out.push(FieldError::too_many(self.field(name), n, max));
+            return;
+        }
+        match &s.additional_properties {
+            Some(AdditionalProperties::Allows(false)) => {
+                for k in map.keys() {
+                    if !s.properties.contains_key(k) && k != "$schema" && k != "id" {
+                        let child = join(name, k);
+                        let msg = format!("{child} in {IN} is a forbidden property");
+                        out.push(self.invalid(&child, Value::from(""), msg));
+                    }
+                }
+            }
+            Some(AdditionalProperties::Schema(ap)) => {
+                for (k, v) in map {
+                    if !s.properties.contains_key(k) {
+                        self.node(ap, v, &join(name, k), out);
+                    }
+                }
+            }
+            Some(AdditionalProperties::Allows(true)) | None => {}
+        }
+        for k in &s.required {
+            if !map.contains_key(k) {
+                out.push(FieldError::required(self.field(&join(name, k)), ""));
+            }
+        }
+        for (k, prop) in &s.properties {
+            if let Some(v) = map.get(k) {
+                self.node(prop, v, &join(name, k), out);
+            }
+        }
+    }
+}
+
+/// Upstream `listtype.ValidateListSetsAndMaps`: items of `set` lists and keys of `map` lists
+/// must be unique.
+fn list_sets_and_maps(s: &Schema, v: &Value, path: &FieldPath, out: &mut Vec<FieldError>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                let sub = s.properties.get(k).or_else(|| {
+                    s.additional_properties
+                        .as_ref()
+                        .and_then(AdditionalProperties::schema)
+                });
+                if let Some(sub) = sub {
+                    list_sets_and_maps(sub, child, &path.child(k), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            match s.x_list_type.as_deref() {
+                Some("set") => list_set(items, path, out),
+                Some("map") => list_map(s, items, path, out),
+                _ => {}
+            }
+            if let Some(item_schema) = &s.items {
+                for (i, item) in items.iter().enumerate() {
+                    list_sets_and_maps(item_schema, item, &path.index(i), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Reports each repeated value once, at its second occurrence.
+fn report_duplicates(
+    keys: impl Iterator<Item = (usize, String, Value)>,
+    path: &FieldPath,
+    out: &mut Vec<FieldError>,
+) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, key, shown) in keys {
+        let count = seen.entry(key).or_insert(0);
+        *count += 1;
+        if *count == 2 {
+            out.push(FieldError::duplicate(path.index(i), shown));
+        }
+    }
+}
+
+fn list_set(items: &[Value], path: &FieldPath, out: &mut Vec<FieldError>) {
+    report_duplicates(
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (i, x.to_string(), x.clone())),
+        path,
+        out,
+    );
+}
+
+fn list_map(s: &Schema, items: &[Value], path: &FieldPath, out: &mut Vec<FieldError>) {
+    for (i, x) in items.iter().enumerate() {
+        if !x.is_null() && !x.is_object() {
+            out.push(FieldError::invalid(
+                path.index(i),
+                x.clone(),
+                "must be an object for an array of list-type map",
+            ));
+            return;
+        }
+    }
+    let keys = items.iter().enumerate().filter_map(|(i, x)| {
+        let obj = x.as_object()?;
+        let mut shown = Map::new();
+        let mut key = Vec::new();
+        for k in &s.x_list_map_keys {
+            let value = obj.get(k);
+            // A missing key counts as its own value, distinct from any given one.
+            key.push(value.map_or_else(|| "\u{0}unspecified".to_owned(), Value::to_string));
+            if let Some(value) = value {
+                shown.insert(k.clone(), value.clone());
+            }
+        }
+        Some((i, key.join("\u{0}"), Value::Object(shown)))
+    });
+    report_duplicates(keys, path, out);
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,14 +1,28 @@
-//! `rivulet crds`: print or write the generated CRDs.
+//! `rivulet crds`: print the generated CRDs, or write them one file per kind.
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+use rivulet_api::crds;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Write one file per CRD into this directory instead of printing to stdout.
+    /// Write one file per CRD into this directory (as committed in `crds/`) instead of printing.
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
 }
 
-pub fn run(_args: &Args) -> anyhow::Result<()> {
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    match &args.out_dir {
+        None => print!("{}", crds::fission_crds_yaml()?),
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            for crd in crds::fission_crds() {
+                let path = dir.join(crds::file_name(&crd));
+                std::fs::write(&path, crds::to_yaml(&crd)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+    }
     Ok(())
 }

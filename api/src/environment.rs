@@ -1,0 +1,137 @@
+//! `Environment`: a language runtime image (and optional builder) plus its warm pool.
+
+use k8s_openapi::api::core::v1::{Container, PodSpec, ResourceRequirements};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::ConditionedStatus;
+
+/// Desired state of an Environment: the runtime (and builder) images and how the warm pool of
+/// runtime pods is shaped.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "fission.io",
+    version = "v1",
+    kind = "Environment",
+    namespaced,
+    status = "ConditionedStatus",
+    doc = "A Fission Environment: a language runtime image, an optional builder, and a warm pool of runtime pods that functions are specialized into.",
+    printcolumn(name = "Image", type_ = "string", json_path = ".spec.runtime.image"),
+    printcolumn(
+        name = "Version",
+        type_ = "integer",
+        json_path = ".spec.version",
+        priority = 1
+    ),
+    printcolumn(name = "Poolsize", type_ = "integer", json_path = ".spec.poolsize"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentSpec {
+    /// Interface version of the runtime: 1 loads `/userfunc/user` via `POST /specialize`; 2 adds
+    /// builders and `POST /v2/specialize`; 3 also honours `poolsize`.
+    #[schemars(range(min = 1, max = 3))]
+    pub version: i32,
+
+    /// The runtime container of every function pod.
+    pub runtime: Runtime,
+
+    /// The builder that turns source packages into deployable ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<Builder>,
+
+    /// `single` (default): a pod serves one function; `infinite`: one pod serves every function
+    /// of this environment and is never taken out of the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["single", "infinite", ""]))]
+    pub allowed_functions_per_container: Option<String>,
+
+    /// With Istio, lets function pods reach the external network (disables sidecar injection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_access_to_external_network: Option<bool>,
+
+    /// Resources of the runtime container in pool pods (the base for `newdeploy` functions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Number of warm pods (honoured from version 3; version 1 and 2 always use 3). `0` keeps
+    /// no pool, so `poolmgr` functions of this environment cannot run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub poolsize: Option<i32>,
+
+    /// Seconds a terminating pod may finish in-flight work (pod grace period and a `preStop`
+    /// sleep). Absent means 0, as in Fission; the Fission CLI sends 360.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub termination_grace_period: Option<i64>,
+
+    /// Keep the deployment archive as is instead of unzipping it (JVM jars).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keeparchive: Option<bool>,
+
+    /// Name of an image pull secret; when set it replaces the pod's `imagePullSecrets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imagepullsecret: Option<String>,
+}
+
+/// The runtime container of function pods.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Runtime {
+    /// Runtime image, for example `fission/python-env`.
+    pub image: String,
+    /// Merged into the runtime container (name, image and termination message path are
+    /// Fission's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
+    /// Merged into the pool pod last: lists are appended, fields set here win.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub podspec: Option<PodSpec>,
+}
+
+/// The builder container that builds source packages.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Builder {
+    /// Builder image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Default build command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Merged into the builder container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
+    /// Merged into the builder pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub podspec: Option<PodSpec>,
+}
+
+/// Values of `allowedFunctionsPerContainer`.
+pub mod functions_per_container {
+    /// One function per pod (the default).
+    pub const SINGLE: &str = "single";
+    /// Every function of the environment in one shared pod.
+    pub const INFINITE: &str = "infinite";
+}
+
+impl EnvironmentSpec {
+    /// Whether one pod serves every function of this environment.
+    pub fn is_infinite(&self) -> bool {
+        self.allowed_functions_per_container.as_deref() == Some(functions_per_container::INFINITE)
+    }
+
+    /// The number of warm pods this environment asks for (Fission's rules).
+    pub fn pool_size(&self) -> i32 {
+        crate::defaults::pool_size(self.version, self.poolsize, self.is_infinite())
+    }
+}

@@ -1,0 +1,38 @@
+//! Schema helpers for fields whose OpenAPI shape schemars cannot infer from the Rust type.
+
+use schemars::{Schema, SchemaGenerator, json_schema};
+
+/// `conditions`: a list of standard `metav1.Condition`, merged by `type` (as upstream declares it),
+/// so server-side apply from several managers keeps each other's conditions.
+pub fn conditions(generator: &mut SchemaGenerator) -> Schema {
+    let item =
+        generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>();
+    json_schema!({
+        "type": "array",
+        "description": "Standard Kubernetes conditions; `Ready` is always present once reconciled.",
+        "items": item,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+    })
+}
+
+/// Base64 length of the largest literal archive (256 KiB decoded, padded).
+const LITERAL_BASE64_MAX: usize = crate::defaults::ARCHIVE_LITERAL_SIZE_LIMIT.div_ceil(3) * 4;
+
+/// `literal`: base64 bytes (`format: byte`), at most 256 KiB once decoded.
+pub fn literal_bytes(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "format": "byte",
+        "maxLength": LITERAL_BASE64_MAX,
+    })
+}
+
+/// `methods`: a list of HTTP methods Fission accepts.
+pub fn http_methods(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "nullable": true,
+        "items": { "type": "string", "enum": crate::httptrigger::HTTP_METHODS },
+    })
+}

@@ -7,8 +7,10 @@ the line `listening on http://HOST:PORT` on stdout tells which. SIGTERM/SIGINT s
 """
 
 import logging
+import os
 import signal
 import sys
+import threading
 
 from cheroot import wsgi
 
@@ -17,6 +19,9 @@ from rivulet_runtime.settings import Settings
 
 # Time in-flight requests get to finish after SIGTERM before the process exits anyway.
 SHUTDOWN_GRACE_SECONDS = 2
+# Idle keep-alive connections stay open longer than a proxy's pool usually keeps them, so the
+# proxy, not the runtime, closes them and never reuses a connection being closed.
+IDLE_TIMEOUT_SECONDS = 60
 
 
 def main():
@@ -32,10 +37,14 @@ def main():
         app,
         numthreads=settings.threads,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+        timeout=IDLE_TIMEOUT_SECONDS,
         server_name="rivulet-python-runtime",
     )
 
     def stop(signum, _frame):
+        # Once is enough: a second signal must not interrupt the shutdown below.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         forget_state(settings)
         raise SystemExit(0)
 
@@ -45,10 +54,22 @@ def main():
     server.prepare()
     host, port = server.bind_addr[:2]
     print(f"rivulet python runtime listening on http://{host}:{port}", flush=True)
+    exit_code = 1
     try:
         server.serve()
+    except SystemExit as stopped:
+        exit_code = stopped.code or 0
+    except Exception:  # noqa: BLE001 - the process is ending; say why before it does
+        logging.exception("runtime server failed")
     finally:
-        server.stop()
+        # In-flight requests get SHUTDOWN_GRACE_SECONDS; cheroot's stop() would then still wait
+        # for a function that never returns, so it runs aside and the process exits regardless.
+        stopper = threading.Thread(target=server.stop, daemon=True)
+        stopper.start()
+        stopper.join(SHUTDOWN_GRACE_SECONDS + 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
 
 
 if __name__ == "__main__":

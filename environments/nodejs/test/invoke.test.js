@@ -166,6 +166,21 @@ test('SIGTERM stops the runtime promptly', async (t) => {
   assert.ok(Date.now() - started < 5000, 'took too long to stop');
 });
 
+test('SIGTERM does not wait for a function that never answers', async (t) => {
+  const server = await serve(t, `module.exports = async () => { console.log('function started'); return new Promise(() => {}); };\n`);
+  server.request('GET', '/').catch(() => {}); // the server goes away under this request
+  const deadline = Date.now() + 10000;
+  while (!server.output().includes('function started')) {
+    assert.ok(Date.now() < deadline, 'the function never started');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const started = Date.now();
+  server.proc.kill('SIGTERM');
+  const { code } = await server.exited;
+  assert.equal(code, 0);
+  assert.ok(Date.now() - started < 5000, 'took too long to stop');
+});
+
 test('no per-request logging by default; RIVULET_ACCESS_LOG=1 turns it on', async (t) => {
   const quiet = await serve(t, `module.exports = async () => ({ status: 200, body: 'ok' });\n`);
   const before = quiet.output();
@@ -176,7 +191,7 @@ test('no per-request logging by default; RIVULET_ACCESS_LOG=1 turns it on', asyn
   await chatty.request('GET', '/chatty-path');
   const deadline = Date.now() + 5000;
   while (!chatty.output().includes('GET /chatty-path 200') && Date.now() < deadline) {
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
   assert.match(chatty.output(), /GET \/chatty-path 200/);
 });

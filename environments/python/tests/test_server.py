@@ -119,6 +119,38 @@ class ServerProcessTest(PodTestCase):
         self.assertLess(time.monotonic() - started, STOP_DEADLINE)
         self.assertFalse(os.path.exists(os.path.join(self.root, "userfunc", "state.json")))
 
+    def test_sigterm_does_not_wait_for_a_stuck_function(self):
+        marker = os.path.join(self.root, "started")
+        self.write(
+            "/userfunc/deployarchive/slow.py",
+            f"""
+            import time
+
+            def main():
+                open({marker!r}, "w").close()
+                time.sleep(60)
+                return "too late"
+            """,
+        )
+        self.assertEqual(self.specialize("slow.main")[0], 200)
+
+        def call():
+            try:
+                self.server.request("GET", "/")
+            except OSError:
+                pass  # the server goes away under this request: expected
+
+        threading.Thread(target=call, daemon=True).start()
+        deadline = time.monotonic() + START_DEADLINE
+        while not os.path.exists(marker):
+            self.assertLess(time.monotonic(), deadline, "the function never started")
+            time.sleep(0.01)
+
+        started = time.monotonic()
+        self.server.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.server.proc.wait(timeout=STOP_DEADLINE), 0)
+        self.assertLess(time.monotonic() - started, STOP_DEADLINE)
+
     def test_headers_body_status_over_http(self):
         self.write("/userfunc/deployarchive/echo.py", ECHO_PARAMS)
         self.assertEqual(self.specialize("echo.main")[0], 200)

@@ -5,15 +5,19 @@
 //! Errors are [`FieldError`]s shaped like apimachinery's `field.Error`, so an API server can put
 //! them into a `Status` unchanged.
 
+mod default;
 mod error;
 mod format;
 mod path;
+mod prune;
 mod schema;
 mod structural;
 mod validate;
 
+pub use default::{apply_defaults, check_defaults, prune_non_nullable_nulls};
 pub use error::{BadValue, ErrorType, FieldError, aggregate_message};
 pub use path::FieldPath;
+pub use prune::{prune, unknown_field_message};
 pub use schema::{AdditionalProperties, Pattern, Schema, ValidationRule};
 pub use structural::{
     CheckOptions, StructuralSchema, check_parsed, check_structural, check_structural_with,

@@ -85,6 +85,27 @@ impl StructuralSchema {
     pub fn cel_rules(&self) -> Vec<crate::validate::CelRule> {
         crate::validate::cel_rules(&self.root)
     }
+
+    /// Prunes unknown fields of a custom resource in place (the top level is a resource root)
+    /// and returns their paths, sorted.
+    pub fn prune(&self, object: &mut Value) -> Vec<String> {
+        crate::prune::prune(object, &self.root, true)
+    }
+
+    /// Applies the schema's defaults to a custom resource in place.
+    pub fn apply_defaults(&self, object: &mut Value) {
+        crate::default::apply_defaults(object, &self.root);
+    }
+
+    /// Upstream's write path before validation, in its order: default, prune unknown fields,
+    /// drop non-nullable nulls without defaults. Returns the pruned paths (for
+    /// `fieldValidation=Strict|Warn`). Metadata coercion and validation are left to the caller.
+    pub fn coerce(&self, object: &mut Value) -> Vec<String> {
+        self.apply_defaults(object);
+        let pruned = self.prune(object);
+        crate::default::prune_non_nullable_nulls(object, &self.root);
+        pruned
+    }
 }
 
 /// Every structural-schema error of `schema` (an `openAPIV3Schema` value), with paths starting
@@ -134,6 +155,9 @@ pub fn check_parsed(root: &Schema, path: &FieldPath, opts: CheckOptions) -> Vec<
     structural.sort_by_key(ToString::to_string);
 
     let mut errors = structural;
+    if errors.is_empty() {
+        errors.extend(crate::default::check_defaults(root, path));
+    }
     errors.extend(openapi);
     errors
 }

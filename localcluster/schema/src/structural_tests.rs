@@ -654,3 +654,38 @@ fn parse_returns_the_typed_schema_or_all_errors() {
         StructuralSchema::parse(&json!({"properties": {"a": {}}})).expect_err("not structural");
     assert_eq!(err.len(), 2, "{err:#?}");
 }
+
+#[test]
+fn defaults_are_checked_once_the_schema_is_structural() {
+    let bad_default = json!({"type": "integer", "default": "x"});
+    assert_error(
+        &with_spec(&json!({"type": "object", "properties": {"n": bad_default}})),
+        r#"openAPIV3Schema.properties[spec].properties[n].default: Invalid value: "string":  in body must be of type integer: "string""#,
+    );
+    // Upstream only looks at defaults when the schema is structural.
+    let errors = errors_of(&with_spec(
+        &json!({"type": "object", "properties": {"n": bad_default, "untyped": {}}}),
+    ));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+}
+
+#[test]
+fn coerce_defaults_then_prunes_then_drops_nulls() {
+    let s = StructuralSchema::parse(
+        &json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "replicas": {"type": "integer", "default": 1},
+        "name": {"type": "string"},
+        "image": {"type": "string", "default": "busybox"}}}}}),
+    )
+    .expect("structural");
+    let mut obj = json!({"apiVersion": "x.io/v1", "kind": "X", "metadata": {"name": "a"},
+        "spec": {"name": null, "image": null, "extra": 1}, "status": {}});
+    let pruned = s.coerce(&mut obj);
+    assert_eq!(pruned, ["spec.extra", "status"]);
+    assert_eq!(
+        obj,
+        json!({"apiVersion": "x.io/v1", "kind": "X", "metadata": {"name": "a"},
+        "spec": {"replicas": 1, "image": "busybox"}})
+    );
+    assert!(s.validate(&obj).is_empty());
+}

@@ -71,6 +71,8 @@ test('a single-file package is loaded whatever the entrypoint', async (t) => {
     'hello.handler',
     'named',
   );
+  // The fetcher stores a single file without extension; ES module syntax must still load.
+  await assertServes(t, { '/userfunc/deployarchive': 'export default async () => ({ status: 200, body: "esm file" });\n' }, '/userfunc/deployarchive', '', 'esm file');
 });
 
 test('ES modules: .mjs named export and a type=module package default export', async (t) => {

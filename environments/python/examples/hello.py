@@ -1,3 +1,4 @@
-# The hello world of Fission's python-env, unchanged: GET it and it answers with a greeting.
+# Hello world for the Python environment, written exactly as for Fission's python-env:
+# GET it and it answers "Hello, World!".
 def main():
     return "Hello, World!\n"

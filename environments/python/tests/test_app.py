@@ -143,6 +143,20 @@ class InvocationTest(RuntimeTestCase):
         self.assertEqual((response.status_code, response.get_data()), (200, b""))
 
 
+class AccessLogTest(RuntimeTestCase):
+    def test_no_request_is_logged_unless_asked(self):
+        self.write("/userfunc/deployarchive/main.py", "def main():\n    return 'ok'\n")
+        self.assert_specialized("/userfunc/deployarchive", "")
+        with self.assertNoLogs("rivulet.runtime", "INFO"):
+            self.client.get("/quiet")
+
+        # Same pod root: this app reloads the function from state.json.
+        chatty = create_app(Settings(root=self.root, access_log=True)).test_client()
+        with self.assertLogs("rivulet.runtime", "INFO") as logs:
+            chatty.get("/chatty?x=1")
+        self.assertIn('"GET /chatty?x=1" 200', "\n".join(logs.output))
+
+
 class ResponseValueTest(RuntimeTestCase):
     def serve(self, source):
         self.write("/userfunc/deployarchive/fn.py", source)

@@ -161,6 +161,17 @@ class ServerProcessTest(PodTestCase):
         self.assertEqual(headers.get("X-From"), "function")
         self.assertEqual(json.loads(body), {"path": "/users/42?verbose=1", "user_id": "42", "body": "hi there"})
 
+    def test_chunked_request_body(self):
+        self.write("/userfunc/deployarchive/echo.py", ECHO_PARAMS)
+        self.assertEqual(self.specialize("echo.main")[0], 200)
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        try:
+            conn.request("POST", "/", body=iter([b"first ", b"second"]), encode_chunked=True)
+            response = conn.getresponse()
+            self.assertEqual(json.loads(response.read())["body"], "first second")
+        finally:
+            conn.close()
+
     def test_specialize_error_text_over_http(self):
         self.write("/userfunc/deployarchive/broken.py", "def main(:\n")
         status, _, body = self.specialize("broken.main")

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// A reference to another object by namespace and name (Fission's `EnvironmentReference`,
 /// `SecretReference`, `ConfigMapReference`). An empty namespace means the referrer's namespace.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::schema::without_property_defaults)]
 pub struct ObjectRef {
     /// Namespace of the referenced object; empty means the namespace of the referring object.
     #[serde(default)]
@@ -24,6 +25,7 @@ pub type SecretOrConfigMapRef = ObjectRef;
 
 /// How a trigger names the function(s) it invokes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::schema::without_property_defaults)]
 pub struct FunctionReference {
     /// `name` (one function, given by `name`) or `function-weights` (weighted split over
     /// `functionweights`, used by canary deployments).

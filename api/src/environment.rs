@@ -1,6 +1,7 @@
 //! `Environment`: a language runtime image (and optional builder) plus its warm pool.
 
 use k8s_openapi::api::core::v1::{Container, PodSpec, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,41 @@ pub struct EnvironmentSpec {
     /// Name of an image pull secret; when set it replaces the pod's `imagePullSecrets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imagepullsecret: Option<String>,
+
+    /// Rivulet extension: which clusters (the local one and Liqo peers) hold the warm pool, and
+    /// how it is split between them. Absent: every Ready cluster, split uniformly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// Where the warm pool runs across the local cluster and Liqo peers (a Rivulet extension).
+///
+/// Remote clusters are the Liqo virtual nodes (`liqo.io/type=virtual-node`), grouped by
+/// `liqo.io/remote-cluster-id`; a cluster's labels are its virtual node's labels.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    /// Selects remote clusters by their virtual node's labels (for example
+    /// `topology.liqo.io/region`). Absent selects every remote cluster; the local cluster is
+    /// governed by `includeLocal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_selector: Option<LabelSelector>,
+    /// Whether the local cluster holds part of the pool (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_local: Option<bool>,
+    /// `Uniform` (default): counts differ by at most one between clusters. `Weighted`:
+    /// proportional to each cluster's allocatable CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Uniform", "Weighted"]))]
+    pub split: Option<String>,
+}
+
+/// Values of [`Placement::split`].
+pub mod placement_split {
+    /// Counts differ by at most one between clusters.
+    pub const UNIFORM: &str = "Uniform";
+    /// Counts proportional to allocatable CPU.
+    pub const WEIGHTED: &str = "Weighted";
 }
 
 /// The runtime container of function pods.

@@ -112,6 +112,7 @@ pub struct FunctionSpec {
 /// The function's package and entrypoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::without_property_defaults)]
 pub struct FunctionPackageRef {
     /// The Package object.
     #[serde(default)]
@@ -123,6 +124,7 @@ pub struct FunctionPackageRef {
 
 /// Reference to a Package, optionally pinned to a resourceVersion.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::schema::without_property_defaults)]
 pub struct PackageRef {
     /// Namespace of the Package; empty means the function's namespace.
     #[serde(default)]
@@ -138,6 +140,7 @@ pub struct PackageRef {
 
 /// How a function is invoked. Fission's only strategy type is `execution`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::schema::without_property_defaults)]
 pub struct InvokeStrategy {
     /// The execution strategy.
     #[serde(rename = "ExecutionStrategy", default)]
@@ -150,6 +153,7 @@ pub struct InvokeStrategy {
 
 /// Which executor runs the function, and its scaling knobs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::schema::without_property_defaults)]
 pub struct ExecutionStrategy {
     /// `poolmgr` (warm pool, specialized on demand), `newdeploy` (a Deployment per function) or
     /// `container` (a Deployment from `podspec`).

@@ -36,3 +36,19 @@ pub fn http_methods(_: &mut SchemaGenerator) -> Schema {
         "items": { "type": "string", "enum": crate::httptrigger::HTTP_METHODS },
     })
 }
+
+/// Container transform for structs whose fields carry `#[serde(default)]` so that absent keys
+/// deserialize: schemars turns those into schema `default`s, which an API server would inject into
+/// every stored object (changing what users wrote). Removes them from the direct properties.
+pub fn without_property_defaults(schema: &mut Schema) {
+    if let Some(properties) = schema
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for property in properties.values_mut() {
+            if let Some(property) = property.as_object_mut() {
+                property.remove("default");
+            }
+        }
+    }
+}

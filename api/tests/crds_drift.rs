@@ -90,3 +90,44 @@ fn short_names_and_group() {
         }
     }
 }
+
+/// Schema defaults are injected by the API server into every stored object, so only Fission's own
+/// (TimeTrigger `method` and `subpath`) may exist; anything else would change what users wrote.
+#[test]
+fn only_fission_schema_defaults_exist() {
+    fn walk(value: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.contains_key("default") && map.contains_key("type") {
+                    out.push(path.to_owned());
+                }
+                for (key, child) in map {
+                    walk(child, &format!("{path}/{key}"), out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(child, &format!("{path}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    for crd in crds::fission_crds() {
+        let kind = crd.spec.names.kind.clone();
+        walk(
+            &serde_json::to_value(&crd.spec.versions[0].schema).unwrap(),
+            &kind,
+            &mut found,
+        );
+    }
+    let spec = "openAPIV3Schema/properties/spec/properties";
+    assert_eq!(
+        found,
+        [
+            format!("TimeTrigger/{spec}/method"),
+            format!("TimeTrigger/{spec}/subpath")
+        ]
+    );
+}

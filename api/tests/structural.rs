@@ -7,19 +7,28 @@ use std::path::Path;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use rivulet_api::crds;
-use rivulet_kube_schema::{FieldPath, Schema, aggregate_message, check_structural, validate_object};
+use rivulet_kube_schema::{
+    FieldPath, Schema, aggregate_message, check_structural, validate_object,
+};
 use serde_json::Value;
 
 fn schema_of(crd: &CustomResourceDefinition) -> Value {
-    let schema = crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap();
+    let schema = crd.spec.versions[0]
+        .schema
+        .as_ref()
+        .unwrap()
+        .open_api_v3_schema
+        .as_ref()
+        .unwrap();
     serde_json::to_value(schema).unwrap()
 }
 
 #[test]
 fn every_generated_schema_is_structural() {
-    let all = crds::fission_crds()
-        .into_iter()
-        .chain([crds::namespace_offloading_crd(true), crds::namespace_offloading_crd(false)]);
+    let all = crds::fission_crds().into_iter().chain([
+        crds::namespace_offloading_crd(true),
+        crds::namespace_offloading_crd(false),
+    ]);
     for crd in all {
         let errors = check_structural(&schema_of(&crd));
         assert!(
@@ -37,7 +46,11 @@ fn valid_fixtures_pass_the_generated_schemas() {
         .iter()
         .map(|crd| {
             let mut errors = Vec::new();
-            let schema = Schema::parse(&schema_of(crd), &FieldPath::new("openAPIV3Schema"), &mut errors);
+            let schema = Schema::parse(
+                &schema_of(crd),
+                &FieldPath::new("openAPIV3Schema"),
+                &mut errors,
+            );
             assert!(errors.is_empty(), "{}", aggregate_message(&errors));
             (crd.spec.names.kind.clone(), schema)
         })

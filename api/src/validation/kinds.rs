@@ -12,7 +12,7 @@ use super::names::{
 };
 use crate::common::{FunctionReference, ObjectRef, function_reference_type};
 use crate::defaults::ARCHIVE_LITERAL_SIZE_LIMIT;
-use crate::environment::functions_per_container;
+use crate::environment::{functions_per_container, placement_split};
 use crate::function::ExecutorType;
 use crate::httptrigger::HTTP_METHODS;
 use crate::kubewatcher::WATCHABLE_TYPES;
@@ -63,6 +63,16 @@ pub fn validate_environment(env: &Environment) -> ValidationErrors {
         errs.push(
             "spec.terminationGracePeriod",
             format!("must be ≥ 0, got {grace}"),
+        );
+    }
+    if let Some(split) = spec.placement.as_ref().and_then(|p| p.split.as_deref())
+        && !split.is_empty()
+        && split != placement_split::UNIFORM
+        && split != placement_split::WEIGHTED
+    {
+        errs.push(
+            "spec.placement.split",
+            format!("unsupported value {split:?}: must be \"Uniform\" or \"Weighted\""),
         );
     }
     let env_name = env.metadata.name.as_deref().unwrap_or_default();

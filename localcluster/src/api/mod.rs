@@ -1,0 +1,129 @@
+//! The Kubernetes REST API: request handling on top of the store and the registry.
+
+pub mod admission;
+pub mod discovery;
+pub mod events;
+pub mod handlers;
+pub mod objects;
+pub mod patch;
+pub mod read;
+pub mod status;
+pub mod table;
+pub mod watch;
+pub mod write;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::watch as signal;
+
+use crate::registry::Registry;
+use crate::resources::ResourceInfo;
+use crate::storage::{Key, Store, Stored};
+
+/// Shared state of the API server.
+#[derive(Debug)]
+pub struct Ctx {
+    pub store: Store,
+    pub registry: Registry,
+    pub token: String,
+    /// Flips to `true` on shutdown: long-running requests end.
+    pub shutdown: signal::Receiver<bool>,
+    /// Interval between watch bookmarks.
+    pub bookmark_interval: std::time::Duration,
+}
+
+impl Ctx {
+    pub fn key(info: &ResourceInfo, namespace: &str, name: &str) -> Key {
+        Key {
+            resource: info.storage.clone(),
+            namespace: if info.namespaced {
+                namespace.to_string()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+        }
+    }
+
+    /// Every stored CRD (for registry rebuilds).
+    pub fn crds(&self) -> Vec<Arc<Stored>> {
+        self.store
+            .list(
+                "apiextensions.k8s.io/customresourcedefinitions",
+                None,
+                None,
+                None,
+            )
+            .map(|(items, _)| items)
+            .unwrap_or_default()
+    }
+
+    pub fn rebuild_registry(&self) {
+        self.registry.rebuild(&self.crds());
+    }
+}
+
+/// Query parameters of a request.
+#[derive(Debug, Default, Clone)]
+pub struct Query(pub HashMap<String, String>);
+
+impl Query {
+    pub fn parse(q: Option<&str>) -> Query {
+        Query(
+            form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("true" | "1"))
+    }
+}
+
+/// The object as seen through `info` (its version; events.k8s.io form for those events).
+pub fn view_value(info: &ResourceInfo, stored: &Stored) -> Value {
+    if info.group == "events.k8s.io" {
+        return events::from_core(&stored.value);
+    }
+    let mut v = stored.value.clone();
+    if info.custom {
+        v["apiVersion"] = Value::String(info.api_version());
+    }
+    v
+}
+
+/// The JSON of the object as seen through `info`, reusing the stored bytes when possible.
+pub fn view_json(info: &ResourceInfo, stored: &Stored) -> Bytes {
+    let same = if info.group == "events.k8s.io" {
+        false
+    } else if info.custom {
+        stored.value["apiVersion"].as_str() == Some(info.api_version().as_str())
+    } else {
+        true
+    };
+    if same {
+        stored.json.clone()
+    } else {
+        Bytes::from(serde_json::to_vec(&view_value(info, stored)).unwrap_or_default())
+    }
+}
+
+/// Resolves once shutdown has been requested.
+pub async fn stopped(rx: &mut signal::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

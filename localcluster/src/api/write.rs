@@ -1,0 +1,562 @@
+//! Writes: create, update (PUT and patches), delete. Each runs as an optimistic transaction
+//! against the store: read the current object, compute the new one, commit if unchanged meanwhile.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::api::status::{ApiError, ApiResult};
+use crate::api::{Ctx, Query, events, objects, view_value};
+use crate::resources::ResourceInfo;
+use crate::storage::{CommitError, Expect, Key, Stored};
+use crate::util;
+
+/// How many times a write is recomputed when another writer got in first.
+const MAX_RETRIES: usize = 32;
+/// generateName collisions are retried this often (AS store.go).
+const NAME_ATTEMPTS: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    Ignore,
+    #[default]
+    Warn,
+    Strict,
+}
+
+/// Options every write accepts.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOpts {
+    pub dry_run: bool,
+    pub field_manager: Option<String>,
+    pub validation: FieldValidation,
+    pub force: bool,
+    /// A server-side apply: managed fields come from the apply itself.
+    pub apply: bool,
+}
+
+impl WriteOpts {
+    pub fn from_query(q: &Query) -> ApiResult<WriteOpts> {
+        let dry_run = match q.get("dryRun") {
+            None => false,
+            Some("All") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "unsupported dryRun value {other:?}: only \"All\""
+                )));
+            }
+        };
+        let validation = match q.get("fieldValidation") {
+            None | Some("Warn") => FieldValidation::Warn,
+            Some("Ignore") => FieldValidation::Ignore,
+            Some("Strict") => FieldValidation::Strict,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "fieldValidation parameter unsupported: {other}; valid values are Ignore, Warn, Strict"
+                )));
+            }
+        };
+        let field_manager = q.get("fieldManager").map(str::to_string);
+        if field_manager.as_ref().is_some_and(|m| m.len() > 128) {
+            return Err(
+                ApiError::invalid("PatchOptions", "", Vec::new()).with_cause(
+                    "FieldValueTooLong",
+                    "Too long: may not be more than 128 bytes",
+                    "fieldManager",
+                ),
+            );
+        }
+        Ok(WriteOpts {
+            dry_run,
+            field_manager,
+            validation,
+            force: q.flag("force"),
+            apply: false,
+        })
+    }
+}
+
+/// A storage-form body from a request body in the endpoint's form.
+pub fn incoming(info: &ResourceInfo, mut body: Value) -> ApiResult<Value> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    objects::check_type(info, &mut body)?;
+    if info.group == "events.k8s.io" {
+        body = events::to_core(&body);
+    } else if info.custom {
+        // Stored under the request's version: versions share one schema-less storage (`None` conversion).
+        body["apiVersion"] = Value::String(info.api_version());
+    }
+    Ok(body)
+}
+
+/// Refuse content in a missing or terminating namespace.
+fn check_namespace_open(
+    ctx: &Ctx,
+    info: &ResourceInfo,
+    namespace: &str,
+    name: &str,
+) -> ApiResult<()> {
+    if !info.namespaced {
+        return Ok(());
+    }
+    let key = Key {
+        resource: "/namespaces".into(),
+        namespace: String::new(),
+        name: namespace.into(),
+    };
+    match ctx.store.get(&key) {
+        None => Err(ApiError::not_found("namespaces", namespace)),
+        Some(ns) if ns.value["metadata"].get("deletionTimestamp").is_some() => Err(ApiError::forbidden(
+            &info.group_resource(),
+            name,
+            &format!("unable to create new content in namespace {namespace} because it is being terminated"),
+        )
+        .with_cause(
+            "NamespaceTerminating",
+            &format!("namespace {namespace} is being terminated"),
+            "metadata.namespace",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Result of a committed (or dry-run) write, in storage form.
+#[derive(Debug)]
+pub struct Outcome {
+    pub object: Value,
+    pub rv: u64,
+}
+
+async fn durable(ctx: &Ctx, outcome: Outcome) -> Outcome {
+    ctx.store.wait_durable(outcome.rv).await;
+    outcome
+}
+
+/// Admission of a new or updated object: kind rules, schema, managed fields.
+pub type Admit<'a> = &'a (
+        dyn Fn(&ResourceInfo, Option<&Value>, &mut Value, &WriteOpts) -> ApiResult<()> + Send + Sync
+    );
+
+/// Create `body` (storage form) in `namespace`.
+pub async fn create(
+    ctx: &Ctx,
+    info: &ResourceInfo,
+    namespace: &str,
+    mut body: Value,
+    opts: &WriteOpts,
+    admit: Admit<'_>,
+) -> ApiResult<Outcome> {
+    objects::check_namespace(info, &mut body, namespace)?;
+    let shown_name = body["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    check_namespace_open(ctx, info, namespace, &shown_name)?;
+    for _ in 0..NAME_ATTEMPTS {
+        let mut obj = body.clone();
+        let generated = objects::prepare_create(info, &mut obj)?;
+        objects::validate(info, &obj)?;
+        admit(info, None, &mut obj, opts)?;
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let key = Ctx::key(info, namespace, &name);
+        if opts.dry_run {
+            if ctx.store.get(&key).is_some() {
+                return Err(ApiError::already_exists(&info.group_resource(), &name)
+                    .with_target(&info.group, &info.kind));
+            }
+            return Ok(Outcome { object: obj, rv: 0 });
+        }
+        let is_crd = info.storage == "apiextensions.k8s.io/customresourcedefinitions";
+        if is_crd {
+            // Serve the new kind before anyone can observe the CRD as Established.
+            let mut crds = ctx.crds();
+            crds.push(Arc::new(Stored {
+                rv: 0,
+                value: obj.clone(),
+                json: bytes::Bytes::new(),
+            }));
+            ctx.registry.rebuild(&crds);
+        }
+        match ctx.store.commit(&key, Expect::Absent, Some(obj)) {
+            Ok(ev) => {
+                return Ok(durable(
+                    ctx,
+                    Outcome {
+                        object: ev.object.value.clone(),
+                        rv: ev.rv,
+                    },
+                )
+                .await);
+            }
+            Err(CommitError::Mismatch { .. }) => {
+                if is_crd {
+                    ctx.rebuild_registry();
+                }
+                if generated.is_none() {
+                    return Err(ApiError::already_exists(&info.group_resource(), &name)
+                        .with_target(&info.group, &info.kind));
+                }
+            }
+        }
+    }
+    Err(ApiError::new(
+        500,
+        "AlreadyExists",
+        "could not generate a unique name",
+    ))
+}
+
+/// What an update step decided.
+#[derive(Debug)]
+pub enum Step {
+    /// Store this object (storage form, before the update rules).
+    Replace(Value),
+    /// Create this object (apply on a missing object).
+    #[allow(dead_code)] // produced by server-side apply, wired next
+    Create(Value),
+}
+
+/// Run `compute` against the current object until the commit succeeds. `compute` sees the
+/// current object (None if absent) and returns the next step.
+pub async fn update(
+    ctx: &Ctx,
+    info: &ResourceInfo,
+    namespace: &str,
+    name: &str,
+    subresource: Option<&str>,
+    opts: &WriteOpts,
+    admit: Admit<'_>,
+    compute: &(dyn Fn(Option<&Value>) -> ApiResult<Step> + Send + Sync),
+) -> ApiResult<(Outcome, bool)> {
+    let key = Ctx::key(info, namespace, name);
+    for _ in 0..MAX_RETRIES {
+        let current = ctx.store.get(&key);
+        let step = compute(current.as_ref().map(|c| &c.value))?;
+        let (current, new) = match (step, current) {
+            (Step::Create(obj), _) => {
+                return create(ctx, info, namespace, obj, opts, admit)
+                    .await
+                    .map(|o| (o, true));
+            }
+            (Step::Replace(_), None) => {
+                return Err(ApiError::not_found(&info.group_resource(), name)
+                    .with_target(&info.group, &info.kind));
+            }
+            (Step::Replace(new), Some(current)) => (current, new),
+        };
+        if let Some(rv) = new["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            && rv != current.rv.to_string()
+        {
+            return Err(
+                ApiError::stale(&info.group_resource(), name).with_target(&info.group, &info.kind)
+            );
+        }
+        let mut obj = objects::prepare_update(info, subresource, &current.value, new)?;
+        objects::validate(info, &obj)?;
+        admit(info, Some(&current.value), &mut obj, opts)?;
+        if obj == current.value {
+            // No-op: no new version, no event (reference §2.1).
+            ctx.store.wait_durable(current.rv).await;
+            return Ok((
+                Outcome {
+                    object: current.value.clone(),
+                    rv: current.rv,
+                },
+                false,
+            ));
+        }
+        let remove = finalized(&obj);
+        if opts.dry_run {
+            return Ok((
+                Outcome {
+                    object: obj,
+                    rv: current.rv,
+                },
+                false,
+            ));
+        }
+        let committed = if remove {
+            ctx.store.commit(&key, Expect::Version(current.rv), None)
+        } else {
+            ctx.store
+                .commit(&key, Expect::Version(current.rv), Some(obj))
+        };
+        match committed {
+            Ok(ev) => {
+                if remove && info.storage == "apiextensions.k8s.io/customresourcedefinitions" {
+                    ctx.rebuild_registry();
+                }
+                return Ok((
+                    durable(
+                        ctx,
+                        Outcome {
+                            object: ev.object.value.clone(),
+                            rv: ev.rv,
+                        },
+                    )
+                    .await,
+                    false,
+                ));
+            }
+            Err(CommitError::Mismatch { .. }) => {}
+        }
+    }
+    Err(ApiError::conflict(
+        &info.group_resource(),
+        name,
+        "too many concurrent writers; try again",
+    ))
+}
+
+/// A deleting object whose finalizers are all gone (and, for graceful kinds, whose grace is
+/// over) is removed by the update that cleared them.
+fn finalized(obj: &Value) -> bool {
+    let meta = &obj["metadata"];
+    meta.get("deletionTimestamp").is_some_and(|d| !d.is_null())
+        && meta["finalizers"].as_array().is_none_or(Vec::is_empty)
+        && meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
+        && obj["spec"]["finalizers"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+}
+
+/// Parsed DeleteOptions (body or query).
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOpts {
+    pub propagation: Option<String>,
+    pub grace: Option<i64>,
+    pub dry_run: bool,
+    pub precondition_uid: Option<String>,
+    pub precondition_rv: Option<String>,
+}
+
+impl DeleteOpts {
+    pub fn parse(q: &Query, body: Option<&Value>) -> ApiResult<DeleteOpts> {
+        let mut o = DeleteOpts {
+            propagation: q.get("propagationPolicy").map(str::to_string),
+            grace: q.get("gracePeriodSeconds").and_then(|g| g.parse().ok()),
+            dry_run: q.get("dryRun") == Some("All"),
+            ..DeleteOpts::default()
+        };
+        if q.get("orphanDependents") == Some("true") {
+            o.propagation = Some("Orphan".into());
+        }
+        if let Some(b) = body.filter(|b| b.is_object()) {
+            if let Some(p) = b["propagationPolicy"].as_str() {
+                o.propagation = Some(p.into());
+            }
+            if b["orphanDependents"].as_bool() == Some(true) {
+                o.propagation = Some("Orphan".into());
+            }
+            if let Some(g) = b["gracePeriodSeconds"].as_i64() {
+                o.grace = Some(g);
+            }
+            if b["dryRun"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == "All"))
+            {
+                o.dry_run = true;
+            }
+            o.precondition_uid = b["preconditions"]["uid"].as_str().map(str::to_string);
+            o.precondition_rv = b["preconditions"]["resourceVersion"]
+                .as_str()
+                .map(str::to_string);
+        }
+        match o.propagation.as_deref() {
+            None | Some("Background" | "Foreground" | "Orphan") => Ok(o),
+            Some(p) => Err(ApiError::bad_request(format!(
+                "unsupported propagationPolicy {p:?}"
+            ))),
+        }
+    }
+}
+
+/// Namespaces that may never be deleted.
+const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+/// Result of a delete: the object as it is now, and whether it is gone.
+#[derive(Debug)]
+pub struct Deleted {
+    pub object: Value,
+    pub gone: bool,
+}
+
+fn add_finalizer(obj: &mut Value, f: &str) {
+    let list = obj["metadata"]["finalizers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !list.iter().any(|x| x == f) {
+        let mut l = list;
+        l.push(json!(f));
+        obj["metadata"]["finalizers"] = Value::Array(l);
+    }
+}
+
+/// Delete one object following the options (finalizers, grace, propagation).
+pub async fn delete(
+    ctx: &Ctx,
+    info: &ResourceInfo,
+    namespace: &str,
+    name: &str,
+    opts: &DeleteOpts,
+) -> ApiResult<Deleted> {
+    let key = Ctx::key(info, namespace, name);
+    let gr = info.group_resource();
+    for _ in 0..MAX_RETRIES {
+        let Some(current) = ctx.store.get(&key) else {
+            return Err(ApiError::not_found(&gr, name).with_target(&info.group, &info.kind));
+        };
+        let meta = &current.value["metadata"];
+        if opts
+            .precondition_uid
+            .as_ref()
+            .is_some_and(|u| meta["uid"].as_str() != Some(u))
+        {
+            return Err(ApiError::conflict(
+                &gr,
+                name,
+                "Precondition failed: UID in precondition does not match the UID in record",
+            ));
+        }
+        if opts
+            .precondition_rv
+            .as_ref()
+            .is_some_and(|r| *r != current.rv.to_string())
+        {
+            return Err(ApiError::conflict(
+                &gr,
+                name,
+                "Precondition failed: ResourceVersion in precondition does not match the ResourceVersion in record",
+            ));
+        }
+        let is_pod = info.group.is_empty() && info.plural == "pods";
+        let deleting = meta.get("deletionTimestamp").is_some_and(|d| !d.is_null());
+        let mut next = current.value.clone();
+        let now = util::unix_now();
+        let remove_now;
+        if info.group.is_empty() && info.plural == "namespaces" {
+            if PROTECTED_NAMESPACES.contains(&name) {
+                return Err(ApiError::forbidden(
+                    &gr,
+                    name,
+                    "this namespace may not be deleted",
+                ));
+            }
+            if deleting {
+                return Ok(Deleted {
+                    object: current.value.clone(),
+                    gone: false,
+                });
+            }
+            next["metadata"]["deletionTimestamp"] = json!(util::rfc3339(now));
+            next["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            next["status"]["phase"] = json!("Terminating");
+            remove_now = false;
+        } else {
+            let grace = if is_pod {
+                let bound = current.value["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty());
+                let done = matches!(
+                    current.value["status"]["phase"].as_str(),
+                    Some("Succeeded" | "Failed")
+                );
+                if bound && !done {
+                    opts.grace
+                        .or_else(|| current.value["spec"]["terminationGracePeriodSeconds"].as_i64())
+                        .unwrap_or(30)
+                        .max(0)
+                } else {
+                    0
+                }
+            } else {
+                0
+            };
+            if deleting {
+                // A second delete can only shorten the grace period (the node agent's grace-0 delete).
+                let old_grace = meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
+                if grace >= old_grace || !is_pod {
+                    return Ok(Deleted {
+                        object: current.value.clone(),
+                        gone: false,
+                    });
+                }
+                next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+                next["metadata"]["deletionTimestamp"] = json!(util::rfc3339(now + grace));
+                remove_now = grace == 0 && meta["finalizers"].as_array().is_none_or(Vec::is_empty);
+            } else {
+                match opts.propagation.as_deref() {
+                    Some("Orphan") => add_finalizer(&mut next, "orphan"),
+                    Some("Foreground") => add_finalizer(&mut next, "foregroundDeletion"),
+                    _ => {}
+                }
+                if info.storage == "apiextensions.k8s.io/customresourcedefinitions" {
+                    add_finalizer(&mut next, objects::CRD_CLEANUP_FINALIZER);
+                }
+                let has_finalizers = next["metadata"]["finalizers"]
+                    .as_array()
+                    .is_some_and(|f| !f.is_empty());
+                if has_finalizers || grace > 0 {
+                    next["metadata"]["deletionTimestamp"] = json!(util::rfc3339(now + grace));
+                    next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+                    if let Some(g) = next["metadata"]["generation"].as_i64().filter(|g| *g > 0) {
+                        next["metadata"]["generation"] = json!(g + 1);
+                    }
+                    remove_now = false;
+                } else {
+                    remove_now = true;
+                }
+            }
+        }
+        if opts.dry_run {
+            return Ok(Deleted {
+                object: next,
+                gone: remove_now,
+            });
+        }
+        let committed = if remove_now {
+            ctx.store.commit(&key, Expect::Version(current.rv), None)
+        } else {
+            ctx.store
+                .commit(&key, Expect::Version(current.rv), Some(next))
+        };
+        match committed {
+            Ok(ev) => {
+                if remove_now && info.storage == "apiextensions.k8s.io/customresourcedefinitions" {
+                    ctx.rebuild_registry();
+                }
+                ctx.store.wait_durable(ev.rv).await;
+                return Ok(Deleted {
+                    object: ev.object.value.clone(),
+                    gone: remove_now,
+                });
+            }
+            Err(CommitError::Mismatch { .. }) => {}
+        }
+    }
+    Err(ApiError::conflict(
+        &gr,
+        name,
+        "too many concurrent writers; try again",
+    ))
+}
+
+/// The object as returned to the client of `info`.
+pub fn shown(info: &ResourceInfo, value: Value) -> Value {
+    view_value(
+        info,
+        &Stored {
+            rv: 0,
+            value,
+            json: bytes::Bytes::new(),
+        },
+    )
+}

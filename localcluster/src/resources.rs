@@ -1,0 +1,586 @@
+//! What a served resource is: the built-in kinds as a data table, and custom resources derived
+//! from CustomResourceDefinitions.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// A printer column of Table responses (`additionalPrinterColumns` shape).
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub kind: String,
+    pub format: String,
+    pub description: String,
+    pub priority: i64,
+    pub json_path: String,
+}
+
+/// Where the scale subresource reads and writes replicas.
+#[derive(Debug, Clone)]
+pub struct ScalePaths {
+    pub spec_replicas: String,
+    pub status_replicas: String,
+    pub label_selector: Option<String>,
+}
+
+/// One served group/version/resource.
+#[derive(Debug, Clone)]
+pub struct ResourceInfo {
+    pub group: String,
+    pub version: String,
+    pub plural: String,
+    pub singular: String,
+    pub kind: String,
+    pub namespaced: bool,
+    pub short_names: Vec<String>,
+    pub categories: Vec<String>,
+    /// Storage key shared by every version (and by core/v1 and events.k8s.io/v1 events).
+    pub storage: String,
+    pub status: bool,
+    pub scale: Option<ScalePaths>,
+    /// Extra subresources beyond status/scale (`log`, `binding`, `finalize`).
+    pub extra_subresources: Vec<&'static str>,
+    pub columns: Vec<Column>,
+    /// Field selectors beyond metadata.name/metadata.namespace: (field, JSON path in the object).
+    pub selectable_fields: Vec<(String, String)>,
+    /// A custom resource (served from a CRD).
+    pub custom: bool,
+    /// The CRD's structural schema for this version (custom resources only).
+    pub schema: Option<Arc<rivulet_kube_schema::StructuralSchema>>,
+}
+
+impl ResourceInfo {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `plural.group` (or `plural` for core), as used in error messages.
+    pub fn group_resource(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// `Kind.group` (or `Kind`), as used in Invalid messages.
+    pub fn kind_group(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+
+    pub fn list_kind(&self) -> String {
+        format!("{}List", self.kind)
+    }
+
+    pub fn verbs(&self) -> &'static [&'static str] {
+        let _ = self;
+        &[
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
+    }
+
+    pub fn subresources(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.status {
+            out.push("status");
+        }
+        if self.scale.is_some() {
+            out.push("scale");
+        }
+        out.extend(self.extra_subresources.iter().copied());
+        out
+    }
+
+    /// Whether a PUT without resourceVersion is allowed (built-ins yes, custom resources no).
+    pub fn allow_unconditional_update(&self) -> bool {
+        !self.custom
+    }
+
+    /// Whether the object keeps a `metadata.generation` that follows spec changes.
+    pub fn tracks_generation(&self) -> bool {
+        self.status || self.custom
+    }
+}
+
+fn col(name: &str, kind: &str, json_path: &str, priority: i64) -> Column {
+    Column {
+        name: name.into(),
+        kind: kind.into(),
+        format: String::new(),
+        description: String::new(),
+        priority,
+        json_path: json_path.into(),
+    }
+}
+
+fn age() -> Column {
+    col("Age", "date", ".metadata.creationTimestamp", 0)
+}
+
+struct Row {
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short: &'static [&'static str],
+    all: bool,
+    status: bool,
+    scale: bool,
+    extra: &'static [&'static str],
+}
+
+/// The built-in kinds (issue 3): one row each.
+const BUILTINS: &[Row] = &[
+    Row {
+        group: "",
+        version: "v1",
+        plural: "namespaces",
+        kind: "Namespace",
+        namespaced: false,
+        short: &["ns"],
+        all: false,
+        status: true,
+        scale: false,
+        extra: &["finalize"],
+    },
+    Row {
+        group: "",
+        version: "v1",
+        plural: "pods",
+        kind: "Pod",
+        namespaced: true,
+        short: &["po"],
+        all: true,
+        status: true,
+        scale: false,
+        extra: &["log", "binding"],
+    },
+    Row {
+        group: "",
+        version: "v1",
+        plural: "services",
+        kind: "Service",
+        namespaced: true,
+        short: &["svc"],
+        all: true,
+        status: true,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "",
+        version: "v1",
+        plural: "endpoints",
+        kind: "Endpoints",
+        namespaced: true,
+        short: &["ep"],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "",
+        version: "v1",
+        plural: "configmaps",
+        kind: "ConfigMap",
+        namespaced: true,
+        short: &["cm"],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "",
+        version: "v1",
+        plural: "secrets",
+        kind: "Secret",
+        namespaced: true,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "",
+        version: "v1",
+        plural: "serviceaccounts",
+        kind: "ServiceAccount",
+        namespaced: true,
+        short: &["sa"],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "",
+        version: "v1",
+        plural: "nodes",
+        kind: "Node",
+        namespaced: false,
+        short: &["no"],
+        all: false,
+        status: true,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "",
+        version: "v1",
+        plural: "events",
+        kind: "Event",
+        namespaced: true,
+        short: &["ev"],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "events.k8s.io",
+        version: "v1",
+        plural: "events",
+        kind: "Event",
+        namespaced: true,
+        short: &["ev"],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "apps",
+        version: "v1",
+        plural: "deployments",
+        kind: "Deployment",
+        namespaced: true,
+        short: &["deploy"],
+        all: true,
+        status: true,
+        scale: true,
+        extra: &[],
+    },
+    Row {
+        group: "apps",
+        version: "v1",
+        plural: "replicasets",
+        kind: "ReplicaSet",
+        namespaced: true,
+        short: &["rs"],
+        all: true,
+        status: true,
+        scale: true,
+        extra: &[],
+    },
+    Row {
+        group: "autoscaling",
+        version: "v2",
+        plural: "horizontalpodautoscalers",
+        kind: "HorizontalPodAutoscaler",
+        namespaced: true,
+        short: &["hpa"],
+        all: true,
+        status: true,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "networking.k8s.io",
+        version: "v1",
+        plural: "ingresses",
+        kind: "Ingress",
+        namespaced: true,
+        short: &["ing"],
+        all: false,
+        status: true,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "discovery.k8s.io",
+        version: "v1",
+        plural: "endpointslices",
+        kind: "EndpointSlice",
+        namespaced: true,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        kind: "Lease",
+        namespaced: true,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "apiextensions.k8s.io",
+        version: "v1",
+        plural: "customresourcedefinitions",
+        kind: "CustomResourceDefinition",
+        namespaced: false,
+        short: &["crd", "crds"],
+        all: false,
+        status: true,
+        scale: false,
+        extra: &[],
+    },
+];
+
+/// Server-side printer columns of a built-in kind (after the implicit Name column).
+fn builtin_columns(group: &str, plural: &str) -> Vec<Column> {
+    match (group, plural) {
+        ("", "namespaces") => vec![col("Status", "string", ".status.phase", 0), age()],
+        ("", "pods") => vec![
+            col("Status", "string", ".status.phase", 0),
+            age(),
+            col("IP", "string", ".status.podIP", 1),
+            col("Node", "string", ".spec.nodeName", 1),
+        ],
+        ("", "services") => vec![
+            col("Type", "string", ".spec.type", 0),
+            col("Cluster-IP", "string", ".spec.clusterIP", 0),
+            age(),
+            col("Selector", "string", ".spec.selector", 1),
+        ],
+        ("", "secrets") => vec![col("Type", "string", ".type", 0), age()],
+        ("", "nodes") => vec![
+            age(),
+            col("Version", "string", ".status.nodeInfo.kubeletVersion", 0),
+        ],
+        ("", "events") => vec![
+            col("Type", "string", ".type", 0),
+            col("Reason", "string", ".reason", 0),
+            col("Object", "string", ".involvedObject.name", 0),
+            col("Message", "string", ".message", 0),
+        ],
+        ("events.k8s.io", "events") => vec![
+            col("Type", "string", ".type", 0),
+            col("Reason", "string", ".reason", 0),
+            col("Object", "string", ".regarding.name", 0),
+            col("Message", "string", ".note", 0),
+        ],
+        ("apps", "deployments" | "replicasets") => vec![
+            col("Desired", "integer", ".spec.replicas", 0),
+            col("Ready", "integer", ".status.readyReplicas", 0),
+            col("Available", "integer", ".status.availableReplicas", 0),
+            age(),
+        ],
+        ("autoscaling", "horizontalpodautoscalers") => vec![
+            col("Reference", "string", ".spec.scaleTargetRef.name", 0),
+            col("MinPods", "integer", ".spec.minReplicas", 0),
+            col("MaxPods", "integer", ".spec.maxReplicas", 0),
+            col("Replicas", "integer", ".status.currentReplicas", 0),
+            age(),
+        ],
+        ("coordination.k8s.io", "leases") => {
+            vec![col("Holder", "string", ".spec.holderIdentity", 0), age()]
+        }
+        ("apiextensions.k8s.io", _) => {
+            vec![col("Created At", "date", ".metadata.creationTimestamp", 0)]
+        }
+        _ => vec![age()],
+    }
+}
+
+fn builtin_fields(group: &str, plural: &str) -> Vec<(String, String)> {
+    let pairs: &[(&str, &str)] = match (group, plural) {
+        ("", "pods") => &[
+            ("spec.nodeName", ".spec.nodeName"),
+            ("spec.restartPolicy", ".spec.restartPolicy"),
+            ("spec.schedulerName", ".spec.schedulerName"),
+            ("spec.serviceAccountName", ".spec.serviceAccountName"),
+            ("spec.hostNetwork", ".spec.hostNetwork"),
+            ("status.phase", ".status.phase"),
+            ("status.podIP", ".status.podIP"),
+            ("status.nominatedNodeName", ".status.nominatedNodeName"),
+        ],
+        ("", "events") => &[
+            ("involvedObject.kind", ".involvedObject.kind"),
+            ("involvedObject.namespace", ".involvedObject.namespace"),
+            ("involvedObject.name", ".involvedObject.name"),
+            ("involvedObject.uid", ".involvedObject.uid"),
+            ("involvedObject.apiVersion", ".involvedObject.apiVersion"),
+            (
+                "involvedObject.resourceVersion",
+                ".involvedObject.resourceVersion",
+            ),
+            ("involvedObject.fieldPath", ".involvedObject.fieldPath"),
+            ("reason", ".reason"),
+            ("reportingComponent", ".reportingComponent"),
+            ("source", ".source.component"),
+            ("type", ".type"),
+        ],
+        ("events.k8s.io", "events") => &[
+            ("regarding.kind", ".regarding.kind"),
+            ("regarding.namespace", ".regarding.namespace"),
+            ("regarding.name", ".regarding.name"),
+            ("regarding.uid", ".regarding.uid"),
+            ("reason", ".reason"),
+            ("type", ".type"),
+        ],
+        ("", "secrets") => &[("type", ".type")],
+        ("", "namespaces") => &[("status.phase", ".status.phase")],
+        ("", "nodes") => &[("spec.unschedulable", ".spec.unschedulable")],
+        ("apps", "replicasets") => &[("status.replicas", ".status.replicas")],
+        _ => &[],
+    };
+    pairs
+        .iter()
+        .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
+        .collect()
+}
+
+/// Every built-in resource.
+pub fn builtins() -> Vec<ResourceInfo> {
+    BUILTINS
+        .iter()
+        .map(|r| ResourceInfo {
+            group: r.group.into(),
+            version: r.version.into(),
+            plural: r.plural.into(),
+            singular: r.kind.to_lowercase(),
+            kind: r.kind.into(),
+            namespaced: r.namespaced,
+            short_names: r.short.iter().map(|s| (*s).to_string()).collect(),
+            categories: if r.all {
+                vec!["all".into()]
+            } else {
+                Vec::new()
+            },
+            // events.k8s.io/v1 events live in the core events store, as upstream.
+            storage: if r.plural == "events" {
+                "/events".into()
+            } else {
+                format!("{}/{}", r.group, r.plural)
+            },
+            status: r.status,
+            scale: r.scale.then(|| ScalePaths {
+                spec_replicas: ".spec.replicas".into(),
+                status_replicas: ".status.replicas".into(),
+                label_selector: Some(".status.selector".into()),
+            }),
+            extra_subresources: r.extra.to_vec(),
+            columns: builtin_columns(r.group, r.plural),
+            selectable_fields: builtin_fields(r.group, r.plural),
+            custom: false,
+            schema: None,
+        })
+        .collect()
+}
+
+fn str_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The resources a CRD serves: one per served version. Empty when the CRD is malformed.
+pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
+    let spec = &crd["spec"];
+    let group = spec["group"].as_str().unwrap_or_default();
+    let names = &spec["names"];
+    let (Some(plural), Some(kind)) = (names["plural"].as_str(), names["kind"].as_str()) else {
+        return Vec::new();
+    };
+    let namespaced = spec["scope"].as_str() != Some("Cluster");
+    let mut out = Vec::new();
+    for v in spec["versions"].as_array().into_iter().flatten() {
+        if v["served"].as_bool() == Some(false) {
+            continue;
+        }
+        let Some(version) = v["name"].as_str() else {
+            continue;
+        };
+        let sub = &v["subresources"];
+        let mut columns: Vec<Column> = v["additionalPrinterColumns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                Some(Column {
+                    name: c["name"].as_str()?.to_string(),
+                    kind: c["type"].as_str().unwrap_or("string").to_string(),
+                    format: c["format"].as_str().unwrap_or_default().to_string(),
+                    description: c["description"].as_str().unwrap_or_default().to_string(),
+                    priority: c["priority"].as_i64().unwrap_or(0),
+                    json_path: c["jsonPath"].as_str()?.to_string(),
+                })
+            })
+            .collect();
+        if columns.is_empty() {
+            columns.push(age());
+        }
+        out.push(ResourceInfo {
+            group: group.into(),
+            version: version.into(),
+            plural: plural.into(),
+            singular: names["singular"]
+                .as_str()
+                .map_or_else(|| kind.to_lowercase(), str::to_string),
+            kind: kind.into(),
+            namespaced,
+            short_names: str_list(&names["shortNames"]),
+            categories: str_list(&names["categories"]),
+            storage: format!("{group}/{plural}"),
+            status: sub.get("status").is_some(),
+            scale: sub.get("scale").map(|s| ScalePaths {
+                spec_replicas: s["specReplicasPath"]
+                    .as_str()
+                    .unwrap_or(".spec.replicas")
+                    .into(),
+                status_replicas: s["statusReplicasPath"]
+                    .as_str()
+                    .unwrap_or(".status.replicas")
+                    .into(),
+                label_selector: s["labelSelectorPath"].as_str().map(str::to_string),
+            }),
+            extra_subresources: Vec::new(),
+            columns,
+            selectable_fields: v["selectableFields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["jsonPath"].as_str())
+                .map(|p| (p.trim_start_matches('.').to_string(), p.to_string()))
+                .collect(),
+            custom: true,
+            schema: v["schema"]
+                .get("openAPIV3Schema")
+                .and_then(|s| rivulet_kube_schema::StructuralSchema::parse(s).ok())
+                .map(Arc::new),
+        });
+    }
+    out
+}

@@ -15,11 +15,14 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions of every kind Rivulet serves, as multi-document YAML.
     Crds(cmd::crds::Args),
+    /// Run the fetcher sidecar of function pods (Fission's fetcher protocol on port 8000).
+    Fetcher(cmd::fetcher::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crds(args) => cmd::crds::run(&args),
+        Command::Fetcher(args) => cmd::fetcher::run(args),
     }
 }

@@ -1,1 +1,12 @@
-//! Rivulet reconcilers: one module per reconciler (filled by the reconcilers issue).
+//! Rivulet's reconcilers. Each reconciler is a pipeline with I/O only at its ends:
+//! fetch → validate (pure, `rivulet_api::validation`) → build desired objects (pure, this crate's
+//! builder modules) → server-side apply → status.
+//!
+//! The pure parts live in their own modules so they can be tested on fixtures without a cluster:
+//! [`placement`] (which clusters hold how many warm pods), [`environment`] (the pool pod and the
+//! plan that converges a pool).
+
+pub mod environment;
+pub mod hash;
+pub mod merge;
+pub mod placement;

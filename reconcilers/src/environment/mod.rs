@@ -1,0 +1,4 @@
+//! The environment reconciler's pure parts: the warm-pool pod and the plan that converges a pool.
+
+pub mod plan;
+pub mod pool_pod;

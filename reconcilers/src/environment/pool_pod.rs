@@ -1,0 +1,364 @@
+//! The warm-pool pod of an Environment (pure builder).
+//!
+//! Shape follows Fission's pool pods (reference/fission.md §2.1, §5.1): the runtime container
+//! (named after the environment, the environment image, ports 8888 and 8000, the environment's
+//! resources, a `preStop` sleep of the grace period) and the fetcher sidecar (readiness on
+//! `/readiness-healthz`), sharing `/userfunc`, `/secrets` and `/configs`, plus the downward-API
+//! `podinfo` volume. `runtime.container` is merged into the runtime container, `imagepullsecret`
+//! replaces image pull secrets, and `runtime.podspec` is merged last. Rivulet then pins the pod to
+//! its cluster (node affinity, and Liqo's toleration for remote clusters).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource,
+    EmptyDirVolumeSource, ExecAction, HTTPGetAction, Lifecycle, LifecycleHandler,
+    LocalObjectReference, NodeAffinity, NodeSelector, NodeSelectorTerm, ObjectFieldSelector, Pod,
+    PodSpec, Probe, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use rivulet_api::defaults::{FETCHER_PORT, RUNTIME_PORT};
+use rivulet_api::keys::{executor_types, fission_labels, fission_paths, fission_volumes, rivulet};
+use rivulet_api::{Environment, EnvironmentSpec};
+use serde::Serialize;
+
+use crate::hash::stable_hash;
+use crate::merge::{MergeError, merge};
+use crate::placement::{LOCAL_CLUSTER, cluster_node_selector_term, virtual_node_toleration};
+
+/// Operator settings that shape every pool pod.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PoolPodConfig {
+    /// Image of the fetcher sidecar.
+    pub fetcher_image: String,
+    /// Command of the fetcher sidecar (Fission's flags are appended as arguments).
+    pub fetcher_command: Vec<String>,
+    /// Service account of pool pods (the fetcher reads Packages, Secrets and ConfigMaps).
+    pub service_account: Option<String>,
+    /// `imagePullPolicy` of the runtime container.
+    pub runtime_image_pull_policy: Option<String>,
+}
+
+impl Default for PoolPodConfig {
+    fn default() -> Self {
+        Self {
+            fetcher_image: "ghcr.io/rivulet-dev/rivulet:latest".into(),
+            fetcher_command: vec!["rivulet".into(), "fetcher".into()],
+            service_account: Some("rivulet-fetcher".into()),
+            runtime_image_pull_policy: Some("IfNotPresent".into()),
+        }
+    }
+}
+
+/// Why a pool pod cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolPodError {
+    /// The Environment lacks metadata the pod needs (it was not read from the API server).
+    #[error("Environment has no metadata.{0}")]
+    MissingMetadata(&'static str),
+    /// A user fragment does not merge into a valid pod.
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+}
+
+/// Annotation copied from the environment that must not reach pods (large, and meaningless there).
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Hash of everything that shapes a pool pod, so a change rolls warm pods. Pool size and
+/// placement are left out: they change how many pods run where, not what a pod is.
+pub fn pool_spec_hash(spec: &EnvironmentSpec, config: &PoolPodConfig) -> String {
+    let shaping = EnvironmentSpec {
+        poolsize: None,
+        placement: None,
+        ..spec.clone()
+    };
+    stable_hash(&(shaping, config))
+}
+
+/// Labels selecting the warm (unclaimed) pods of an Environment.
+pub fn warm_pod_selector(env_uid: &str) -> String {
+    format!(
+        "{}={},{}={},{}=true",
+        fission_labels::EXECUTOR_TYPE,
+        executor_types::POOLMGR,
+        fission_labels::ENVIRONMENT_UID,
+        env_uid,
+        fission_labels::MANAGED
+    )
+}
+
+/// Builds the pool pod of `env` for `cluster_id`. The name is left to the API server
+/// (`generateName`), since pool pods are interchangeable.
+pub fn build_pool_pod(
+    env: &Environment,
+    cluster_id: &str,
+    spec_hash: &str,
+    config: &PoolPodConfig,
+) -> Result<Pod, PoolPodError> {
+    let name = env
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(PoolPodError::MissingMetadata("name"))?;
+    let namespace = env
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(PoolPodError::MissingMetadata("namespace"))?;
+    let uid = env
+        .metadata
+        .uid
+        .as_deref()
+        .ok_or(PoolPodError::MissingMetadata("uid"))?;
+    let spec = &env.spec;
+    let grace = spec.termination_grace_period.unwrap_or(0).max(0);
+
+    let mut runtime = runtime_container(name, spec, grace, config);
+    if let Some(fragment) = &spec.runtime.container {
+        runtime = merge(&runtime, fragment, "spec.runtime.container")?;
+        // Fission keeps these its own whatever the fragment says.
+        name.clone_into(&mut runtime.name);
+        runtime.image = Some(spec.runtime.image.clone());
+        runtime.termination_message_path = Some("/dev/termination-log".into());
+        runtime
+            .image_pull_policy
+            .clone_from(&config.runtime_image_pull_policy);
+    }
+
+    let mut pod_spec = PodSpec {
+        containers: vec![runtime, fetcher_container(grace, config)],
+        volumes: Some(shared_volumes()),
+        service_account_name: config.service_account.clone(),
+        termination_grace_period_seconds: Some(grace),
+        ..PodSpec::default()
+    };
+    if let Some(secret) = spec.imagepullsecret.as_deref().filter(|s| !s.is_empty()) {
+        pod_spec.image_pull_secrets = Some(vec![LocalObjectReference {
+            name: secret.to_owned(),
+        }]);
+    }
+    if let Some(fragment) = &spec.runtime.podspec {
+        pod_spec = merge(&pod_spec, fragment, "spec.runtime.podspec")?;
+    }
+    pin_to_cluster(&mut pod_spec, cluster_id);
+
+    let mut labels = env.metadata.labels.clone().unwrap_or_default();
+    labels.extend(pool_labels(name, namespace, uid));
+    labels.insert(rivulet::POOL_SPEC_HASH_LABEL.into(), spec_hash.to_owned());
+    labels.insert(rivulet::CLUSTER_LABEL.into(), cluster_id.to_owned());
+    let mut annotations = env.metadata.annotations.clone().unwrap_or_default();
+    annotations.remove(LAST_APPLIED);
+
+    Ok(Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(generate_name(name, namespace)),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(labels),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            owner_references: Some(vec![OwnerReference {
+                api_version: rivulet_api::API_VERSION.into(),
+                kind: "Environment".into(),
+                name: name.to_owned(),
+                uid: uid.to_owned(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(pod_spec),
+        status: None,
+    })
+}
+
+/// Fission's pool labels: `executorType=poolmgr`, the environment's identity, `managed=true`.
+fn pool_labels(name: &str, namespace: &str, uid: &str) -> BTreeMap<String, String> {
+    [
+        (fission_labels::EXECUTOR_TYPE, executor_types::POOLMGR),
+        (fission_labels::ENVIRONMENT_NAME, name),
+        (fission_labels::ENVIRONMENT_NAMESPACE, namespace),
+        (fission_labels::ENVIRONMENT_UID, uid),
+        (fission_labels::MANAGED, "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// `poolmgr-<env>-<namespace>-`, each part cut to 18 characters when long, as Fission does.
+fn generate_name(name: &str, namespace: &str) -> String {
+    let (name, namespace) = if name.len() + namespace.len() >= 37 {
+        (truncate(name, 18), truncate(namespace, 18))
+    } else {
+        (name, namespace)
+    };
+    format!("poolmgr-{name}-{namespace}-").to_lowercase()
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    s.get(..max).unwrap_or(s)
+}
+
+fn runtime_container(
+    name: &str,
+    spec: &EnvironmentSpec,
+    grace: i64,
+    config: &PoolPodConfig,
+) -> Container {
+    Container {
+        name: name.to_owned(),
+        image: Some(spec.runtime.image.clone()),
+        image_pull_policy: config.runtime_image_pull_policy.clone(),
+        resources: spec.resources.clone(),
+        termination_message_path: Some("/dev/termination-log".into()),
+        ports: Some(vec![
+            port("http-fetcher", FETCHER_PORT),
+            port("http-env", RUNTIME_PORT),
+        ]),
+        lifecycle: pre_stop_sleep(grace),
+        volume_mounts: Some(shared_mounts(false)),
+        ..Container::default()
+    }
+}
+
+fn fetcher_container(grace: i64, config: &PoolPodConfig) -> Container {
+    let probe = |path: &str, period: i32, failures: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::Int(i32::from(FETCHER_PORT)),
+            ..HTTPGetAction::default()
+        }),
+        initial_delay_seconds: Some(1),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    };
+    Container {
+        name: "fetcher".into(),
+        image: Some(config.fetcher_image.clone()),
+        command: Some(config.fetcher_command.clone()),
+        args: Some(
+            [
+                "-secret-dir",
+                fission_paths::SECRETS,
+                "-cfgmap-dir",
+                fission_paths::CONFIGS,
+                fission_paths::USERFUNC,
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        ),
+        readiness_probe: Some(probe("/readiness-healthz", 1, 30)),
+        liveness_probe: Some(probe("/healthz", 5, 3)),
+        lifecycle: pre_stop_sleep(grace),
+        volume_mounts: Some(shared_mounts(true)),
+        ..Container::default()
+    }
+}
+
+fn port(name: &str, number: u16) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: i32::from(number),
+        ..ContainerPort::default()
+    }
+}
+
+fn pre_stop_sleep(grace: i64) -> Option<Lifecycle> {
+    (grace > 0).then(|| Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            exec: Some(ExecAction {
+                command: Some(vec!["/bin/sleep".into(), grace.to_string()]),
+            }),
+            ..LifecycleHandler::default()
+        }),
+        ..Lifecycle::default()
+    })
+}
+
+fn shared_volumes() -> Vec<Volume> {
+    let empty = |name: &str| Volume {
+        name: name.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    };
+    let field = |path: &str, field_path: &str| DownwardAPIVolumeFile {
+        path: path.to_owned(),
+        field_ref: Some(ObjectFieldSelector {
+            field_path: field_path.to_owned(),
+            api_version: None,
+        }),
+        ..DownwardAPIVolumeFile::default()
+    };
+    vec![
+        empty(fission_volumes::USERFUNC),
+        empty(fission_volumes::SECRETS),
+        empty(fission_volumes::CONFIGMAPS),
+        Volume {
+            name: fission_volumes::PODINFO.into(),
+            downward_api: Some(DownwardAPIVolumeSource {
+                items: Some(vec![
+                    field("name", "metadata.name"),
+                    field("namespace", "metadata.namespace"),
+                ]),
+                ..DownwardAPIVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+    ]
+}
+
+fn shared_mounts(with_podinfo: bool) -> Vec<VolumeMount> {
+    let mount = |name: &str, path: &str| VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.to_owned(),
+        ..VolumeMount::default()
+    };
+    let mut mounts = vec![
+        mount(fission_volumes::USERFUNC, fission_paths::USERFUNC),
+        mount(fission_volumes::SECRETS, fission_paths::SECRETS),
+        mount(fission_volumes::CONFIGMAPS, fission_paths::CONFIGS),
+    ];
+    if with_podinfo {
+        mounts.push(mount(fission_volumes::PODINFO, fission_paths::PODINFO));
+    }
+    mounts
+}
+
+/// ANDs the cluster's node-affinity term into every required term the user gave (or makes it the
+/// only term), and adds Liqo's toleration for remote clusters.
+fn pin_to_cluster(pod: &mut PodSpec, cluster_id: &str) {
+    let pin = cluster_node_selector_term(cluster_id);
+    let affinity = pod.affinity.get_or_insert_with(Affinity::default);
+    let node_affinity = affinity
+        .node_affinity
+        .get_or_insert_with(NodeAffinity::default);
+    let required = node_affinity
+        .required_during_scheduling_ignored_during_execution
+        .get_or_insert_with(|| NodeSelector {
+            node_selector_terms: Vec::new(),
+        });
+    if required.node_selector_terms.is_empty() {
+        required.node_selector_terms.push(pin);
+    } else {
+        for term in &mut required.node_selector_terms {
+            and_terms(term, &pin);
+        }
+    }
+    if cluster_id != LOCAL_CLUSTER {
+        let tolerations = pod.tolerations.get_or_insert_with(Vec::new);
+        let toleration = virtual_node_toleration();
+        if !tolerations.contains(&toleration) {
+            tolerations.push(toleration);
+        }
+    }
+}
+
+fn and_terms(term: &mut NodeSelectorTerm, extra: &NodeSelectorTerm) {
+    term.match_expressions
+        .get_or_insert_with(Vec::new)
+        .extend(extra.match_expressions.iter().flatten().cloned());
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! Which clusters hold an Environment's warm pool, and how many pods each (pure).
+//!
+//! Clusters are the local cluster plus Liqo peers: virtual nodes (`liqo.io/type=virtual-node`)
+//! grouped by `liqo.io/remote-cluster-id`. Only clusters with a Ready node count. Each pod is
+//! pinned to its cluster with required node affinity (remote: `liqo.io/remote-cluster-id In [id]`
+//! plus Liqo's toleration; local: `liqo.io/type DoesNotExist`) — never with
+//! `topologySpreadConstraints`, which Liqo copies to the remote cluster where they leave pods
+//! Pending (reference/liqo.md §4.4).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Toleration};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use rivulet_api::Placement;
+use rivulet_api::environment::placement_split;
+use rivulet_api::keys::liqo;
+
+/// Identifier of the local cluster in pool labels and status.
+pub const LOCAL_CLUSTER: &str = "local";
+
+/// A cluster a pool can use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    /// [`LOCAL_CLUSTER`] or the Liqo remote cluster ID.
+    pub id: String,
+    /// Whether this is a Liqo peer (reached through virtual nodes).
+    pub remote: bool,
+    /// Labels used by `placement.clusterSelector`: the virtual node's labels (empty for local).
+    pub labels: BTreeMap<String, String>,
+    /// Sum of allocatable CPU of its Ready nodes, in millicores (the `Weighted` split).
+    pub allocatable_cpu_millis: i64,
+}
+
+/// The clusters selected for a pool, or why there are none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// Selected clusters, local first then remote by ID.
+    pub clusters: Vec<Cluster>,
+    /// Machine-readable reason for the status condition.
+    pub reason: &'static str,
+    /// Human-readable explanation for the status condition.
+    pub message: String,
+}
+
+/// Reasons reported with a [`Selection`].
+pub mod reasons {
+    /// Clusters selected as asked.
+    pub const PLACED: &str = "Placed";
+    /// No Liqo virtual node exists: the pool is local.
+    pub const LOCAL_ONLY: &str = "LocalOnly";
+    /// The placement matches no Ready cluster.
+    pub const NO_CLUSTER_SELECTED: &str = "NoClusterSelected";
+    /// `clusterSelector` is malformed.
+    pub const INVALID_SELECTOR: &str = "InvalidClusterSelector";
+}
+
+/// Groups nodes into clusters. Clusters without a Ready node are left out.
+pub fn discover_clusters(nodes: &[Node]) -> Vec<Cluster> {
+    let mut local: Option<Cluster> = None;
+    let mut remote: BTreeMap<String, Cluster> = BTreeMap::new();
+    let mut sorted: Vec<&Node> = nodes.iter().filter(|n| is_ready(n)).collect();
+    sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    for node in sorted {
+        let labels = node.metadata.labels.clone().unwrap_or_default();
+        let cpu = allocatable_cpu_millis(node);
+        let is_virtual =
+            labels.get(liqo::TYPE_LABEL).map(String::as_str) == Some(liqo::TYPE_VIRTUAL_NODE);
+        let cluster_id = labels.get(liqo::REMOTE_CLUSTER_ID_LABEL).cloned();
+        match (is_virtual, cluster_id) {
+            (true, Some(id)) => {
+                remote
+                    .entry(id.clone())
+                    .or_insert_with(|| Cluster {
+                        id,
+                        remote: true,
+                        labels,
+                        allocatable_cpu_millis: 0,
+                    })
+                    .allocatable_cpu_millis += cpu;
+            }
+            // A virtual node without a cluster ID cannot be targeted; skip it.
+            (true, None) => {}
+            (false, _) => {
+                local
+                    .get_or_insert_with(|| Cluster {
+                        id: LOCAL_CLUSTER.to_owned(),
+                        remote: false,
+                        labels: BTreeMap::new(),
+                        allocatable_cpu_millis: 0,
+                    })
+                    .allocatable_cpu_millis += cpu;
+            }
+        }
+    }
+    local.into_iter().chain(remote.into_values()).collect()
+}
+
+/// Applies an Environment's placement to the available clusters.
+pub fn select_clusters(available: &[Cluster], placement: Option<&Placement>) -> Selection {
+    let include_local = placement.and_then(|p| p.include_local).unwrap_or(true);
+    let selector = placement.and_then(|p| p.cluster_selector.as_ref());
+    let any_remote = available.iter().any(|c| c.remote);
+    let mut clusters = Vec::new();
+    for cluster in available {
+        let wanted = if cluster.remote {
+            match selector
+                .map(|s| selector_matches(s, &cluster.labels))
+                .transpose()
+            {
+                Ok(matches) => matches.unwrap_or(true),
+                Err(why) => {
+                    return Selection {
+                        clusters: Vec::new(),
+                        reason: reasons::INVALID_SELECTOR,
+                        message: format!("spec.placement.clusterSelector: {why}"),
+                    };
+                }
+            }
+        } else {
+            include_local
+        };
+        if wanted {
+            clusters.push(cluster.clone());
+        }
+    }
+    let ids = clusters
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if clusters.is_empty() {
+        let message = if available.is_empty() {
+            "no Ready node in any cluster".to_owned()
+        } else {
+            format!(
+                "spec.placement selects none of the Ready clusters [{}] (includeLocal: {include_local})",
+                available
+                    .iter()
+                    .map(|c| c.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        Selection {
+            clusters,
+            reason: reasons::NO_CLUSTER_SELECTED,
+            message,
+        }
+    } else if !any_remote {
+        Selection {
+            clusters,
+            reason: reasons::LOCAL_ONLY,
+            message: "no Ready Liqo virtual node (liqo.io/type=virtual-node) found: the pool runs in the local cluster".into(),
+        }
+    } else {
+        Selection {
+            clusters,
+            reason: reasons::PLACED,
+            message: format!("pool placed on [{ids}]"),
+        }
+    }
+}
+
+/// Splits `total` pods over the selected clusters. `Uniform`: counts differ by at most one, the
+/// extra pods going to the first clusters (local first). `Weighted`: proportional to allocatable
+/// CPU with the largest-remainder method (exact total); uniform when no cluster reports CPU.
+pub fn split(total: i32, clusters: &[Cluster], split: Option<&str>) -> BTreeMap<String, i32> {
+    let total = total.max(0);
+    let n = i32::try_from(clusters.len()).unwrap_or(i32::MAX);
+    if n == 0 {
+        return BTreeMap::new();
+    }
+    let weights: Vec<i64> = clusters
+        .iter()
+        .map(|c| c.allocatable_cpu_millis.max(0))
+        .collect();
+    let weight_sum: i64 = weights.iter().sum();
+    let counts: Vec<i32> = if split == Some(placement_split::WEIGHTED) && weight_sum > 0 {
+        largest_remainder(total, &weights, weight_sum)
+    } else {
+        (0..n)
+            .map(|i| total / n + i32::from(i < total % n))
+            .collect()
+    };
+    clusters.iter().map(|c| c.id.clone()).zip(counts).collect()
+}
+
+fn largest_remainder(total: i32, weights: &[i64], weight_sum: i64) -> Vec<i32> {
+    let total64 = i64::from(total);
+    let mut counts: Vec<i64> = weights.iter().map(|w| total64 * w / weight_sum).collect();
+    let mut remainders: Vec<(i64, usize)> = weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (total64 * w % weight_sum, i))
+        .collect();
+    // Largest remainder first; ties to the earlier cluster.
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let missing = total64 - counts.iter().sum::<i64>();
+    for (_, i) in remainders
+        .into_iter()
+        .take(usize::try_from(missing).unwrap_or(0))
+    {
+        counts[i] += 1;
+    }
+    counts
+        .into_iter()
+        .map(|c| i32::try_from(c).unwrap_or(i32::MAX))
+        .collect()
+}
+
+/// The node-affinity term that pins a pod to a cluster.
+pub fn cluster_node_selector_term(cluster_id: &str) -> NodeSelectorTerm {
+    let requirement = if cluster_id == LOCAL_CLUSTER {
+        NodeSelectorRequirement {
+            key: liqo::TYPE_LABEL.into(),
+            operator: "DoesNotExist".into(),
+            values: None,
+        }
+    } else {
+        NodeSelectorRequirement {
+            key: liqo::REMOTE_CLUSTER_ID_LABEL.into(),
+            operator: "In".into(),
+            values: Some(vec![cluster_id.to_owned()]),
+        }
+    };
+    NodeSelectorTerm {
+        match_expressions: Some(vec![requirement]),
+        match_fields: None,
+    }
+}
+
+/// The toleration a pod needs to run on a Liqo virtual node.
+pub fn virtual_node_toleration() -> Toleration {
+    Toleration {
+        key: Some(liqo::VIRTUAL_NODE_TAINT_KEY.into()),
+        operator: Some("Exists".into()),
+        effect: Some("NoExecute".into()),
+        ..Toleration::default()
+    }
+}
+
+/// Whether a label selector matches a label set; an error names the malformed expression.
+pub fn selector_matches(
+    selector: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> Result<bool, String> {
+    for (key, value) in selector.match_labels.iter().flatten() {
+        if labels.get(key) != Some(value) {
+            return Ok(false);
+        }
+    }
+    for (i, expr) in selector.match_expressions.iter().flatten().enumerate() {
+        let values = expr.values.as_deref().unwrap_or_default();
+        let present = labels.get(&expr.key);
+        let matches = match expr.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => {
+                return Err(format!(
+                    "matchExpressions[{i}]: operator {} needs values",
+                    expr.operator
+                ));
+            }
+            "In" => present.is_some_and(|v| values.contains(v)),
+            "NotIn" => present.is_none_or(|v| !values.contains(v)),
+            "Exists" | "DoesNotExist" if !values.is_empty() => {
+                return Err(format!(
+                    "matchExpressions[{i}]: operator {} takes no values",
+                    expr.operator
+                ));
+            }
+            "Exists" => present.is_some(),
+            "DoesNotExist" => present.is_none(),
+            other => {
+                return Err(format!(
+                    "matchExpressions[{i}]: unsupported operator {other:?} (In, NotIn, Exists, DoesNotExist)"
+                ));
+            }
+        };
+        if !matches {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn is_ready(node: &Node) -> bool {
+    let unschedulable = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.unschedulable)
+        .unwrap_or(false);
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True");
+    ready && !unschedulable
+}
+
+fn allocatable_cpu_millis(node: &Node) -> i64 {
+    node.status
+        .as_ref()
+        .and_then(|s| s.allocatable.as_ref())
+        .and_then(|a| a.get("cpu"))
+        .map_or(0, cpu_millis)
+}
+
+/// Parses a CPU quantity (`2`, `1500m`, `0.5`) into millicores; unparsable counts as 0.
+fn cpu_millis(quantity: &Quantity) -> i64 {
+    let text = quantity.0.trim();
+    if let Some(millis) = text.strip_suffix('m') {
+        return millis.parse().unwrap_or(0);
+    }
+    text.parse::<f64>().map_or(0, |cores| {
+        let millis = (cores * 1000.0).round();
+        if (0.0..9.0e15).contains(&millis) {
+            // Bounded above, so the conversion is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            let millis = millis as i64;
+            millis
+        } else {
+            0
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,17 +5,28 @@
 //! Errors are [`FieldError`]s shaped like apimachinery's `field.Error`, so an API server can put
 //! them into a `Status` unchanged.
 
+mod columns;
+mod crd;
 mod default;
 mod error;
 mod format;
+mod jsonpath;
+mod names;
 mod path;
 mod prune;
 mod schema;
 mod structural;
 mod validate;
 
+pub use columns::{
+    IncludeObject, PrinterColumn, column_definitions, columns_for_version, date_cell,
+    human_duration, parse_rfc3339, row_cells, table,
+};
+pub use crd::{check_crd, check_crd_with, lint_crd, version_schema};
 pub use default::{apply_defaults, check_defaults, prune_non_nullable_nulls};
 pub use error::{BadValue, ErrorType, FieldError, aggregate_message};
+pub use jsonpath::{JsonPath, JsonPathError};
+pub use names::{dns1035_label, dns1123_label, dns1123_subdomain};
 pub use path::FieldPath;
 pub use prune::{prune, unknown_field_message};
 pub use schema::{AdditionalProperties, Pattern, Schema, ValidationRule};

@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::fieldset::FieldSet;
+use crate::fieldset::{FieldSet, PathElement};
 use crate::managed::{
     ManagedFieldsEntry, ManagedFieldsError, Operation, SERVER_SET_METADATA, Scope, ownable_view,
     read_managed_fields, without_managed_fields, write_managed_fields,
@@ -210,7 +210,12 @@ pub fn apply(
         .iter()
         .fold(FieldSet::new(), |acc, e| acc.union(&e.fields));
     for path in previous.difference(&owned).paths() {
-        remove_path(&mut merged, &path.0, schema);
+        // A map field stays while another manager owns something inside it (its other
+        // unowned contents are pruned one by one); list items go as a whole, like upstream.
+        let is_field = matches!(path.0.last(), Some(PathElement::Field(_)));
+        if !(is_field && owned.has_members_below(&path.0)) {
+            remove_path(&mut merged, &path.0, schema);
+        }
     }
 
     let cmp = compare(

@@ -9,10 +9,10 @@
 //! | Request | Call | Errors → HTTP status |
 //! | --- | --- | --- |
 //! | POST (create), PUT | [`record_update`] (`old: None` for create) | [`ManagedFieldsError`] → 422 (bad client-sent managedFields) |
-//! | PATCH `application/merge-patch+json` | [`merge_patch`], then [`record_update`] | never fails (bad JSON is the caller's 400) |
-//! | PATCH `application/json-patch+json` | [`json_patch`], then [`record_update`] | [`JsonPatchError::http_status`]: 400 / 413 / 422 |
+//! | PATCH `application/merge-patch+json` | [`merge_patch()`], then [`record_update`] | never fails (bad JSON is the caller's 400) |
+//! | PATCH `application/json-patch+json` | [`json_patch()`], then [`record_update`] | [`JsonPatchError::http_status`]: 400 / 413 / 422 |
 //! | PATCH `application/strategic-merge-patch+json` (built-ins only; 415 for CRs) | [`strategic_merge_patch`] with [`BuiltinSchema`], then [`record_update`] | [`StrategicMergeError::http_status`]: 400 / 422 |
-//! | PATCH `application/apply-patch+yaml` | [`apply`] | [`ApplyError::http_status`]: 409 conflicts / 400 / 422 |
+//! | PATCH `application/apply-patch+yaml` | [`apply()`] | [`ApplyError::http_status`]: 409 conflicts / 400 / 422 |
 //!
 //! # Server-side apply
 //!
@@ -60,7 +60,7 @@
 //! [`BuiltinSchema::for_kind`]`(group, kind)` for built-in kinds and
 //! [`OpenApiSchema::from_crd`]`(crd, version)` (or [`OpenApiSchema::new`]) for custom resources.
 //! Both treat `metadata` as `ObjectMeta` (finalizers are a set, ownerReferences keyed by uid).
-//! The schema passed to [`apply`] and [`record_update`] for one object must stay the same
+//! The schema passed to [`apply()`] and [`record_update`] for one object must stay the same
 //! between calls, or ownership of list items will not line up.
 
 pub mod apply;

@@ -262,7 +262,10 @@ pub(crate) fn ownable_view(object: &Value, scope: Scope) -> Value {
                     })
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                out.insert(key.clone(), Value::Object(kept));
+                // Nothing ownable left (only name/namespace/server fields): no `.metadata` leaf.
+                if !kept.is_empty() {
+                    out.insert(key.clone(), Value::Object(kept));
+                }
                 continue;
             }
             out.insert(key.clone(), value.clone());

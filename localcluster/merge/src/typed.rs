@@ -121,7 +121,8 @@ pub(crate) fn item_ids(items: &[Value], keys: Option<&[ListMapKey]>) -> Vec<Path
         .collect()
 }
 
-/// The fields `value` sets: leaves, atomic lists and maps, keyed-list and set items.
+/// The fields `value` sets: leaves, atomic lists and maps, empty maps and lists, keyed-list
+/// and set items.
 /// With `strict`, items that cannot be identified (or repeat) are errors, as for an applied
 /// configuration; otherwise they are identified as well as possible.
 pub(crate) fn field_set(
@@ -153,7 +154,13 @@ impl SetWalk<'_> {
 
     fn collect<'v>(&mut self, value: &'v Value, segs: &mut Vec<Seg<'v>>) -> Result<(), ItemError> {
         match shape(self.schema, segs, value) {
+            // An empty map or list has nothing below it to own, so it is owned itself
+            // (upstream records e.g. `f:emptyDir: {}`), and can be pruned later.
             Shape::Leaf => self.out.insert(&self.path),
+            Shape::Map(map) if map.is_empty() => self.out.insert(&self.path),
+            Shape::Set(items) | Shape::Keyed(items, _) if items.is_empty() => {
+                self.out.insert(&self.path)
+            }
             Shape::Map(map) => {
                 for (name, child) in map {
                     self.path.push(PathElement::Field(name.clone()));

@@ -250,8 +250,10 @@ fn agreeing_appliers_share_a_field_and_it_survives_one_dropping_it() {
     // Alice drops it: Bob still owns it, so it stays.
     let live = apply_ok(Some(&live), &config_map(&json!({"a": "1"})), "alice", T3);
     assert_eq!(live["data"], json!({"shared": "same", "a": "1"}));
-    // Bob drops it too: now it goes.
-    let live = apply_ok(Some(&live), &config_map(&json!({})), "bob", T3);
+    // Bob drops it too (sending no data at all): now it goes.
+    let mut no_data = config_map(&json!({}));
+    no_data.as_object_mut().unwrap().remove("data");
+    let live = apply_ok(Some(&live), &no_data, "bob", T3);
     assert_eq!(live["data"], json!({"a": "1"}));
     assert_eq!(
         owners(&live),
@@ -595,4 +597,62 @@ fn not_an_object_is_a_bad_request() {
             .http_status(),
         400
     );
+}
+
+#[test]
+fn empty_map_in_config_is_owned_and_pruned_when_replaced() {
+    let schema = BuiltinSchema::for_kind("", "Pod");
+    let pod = |volume: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+               "spec": {"volumes": [volume]}})
+    };
+    let live = stored(
+        run(
+            None,
+            &pod(json!({"name": "v", "emptyDir": {}})),
+            "m",
+            false,
+            T1,
+            &schema,
+        )
+        .unwrap()
+        .object,
+    );
+    assert_eq!(
+        live["metadata"]["managedFields"][0]["fieldsV1"],
+        json!({"f:spec": {"f:volumes": {"k:{\"name\":\"v\"}": {".": {}, "f:emptyDir": {}, "f:name": {}}}}})
+    );
+    let out = run(
+        Some(&live),
+        &pod(json!({"name": "v", "hostPath": {"path": "/x"}})),
+        "m",
+        false,
+        T2,
+        &schema,
+    )
+    .unwrap()
+    .object;
+    assert_eq!(
+        out["spec"]["volumes"],
+        json!([{"name": "v", "hostPath": {"path": "/x"}}])
+    );
+}
+
+#[test]
+fn pruning_keeps_a_map_another_manager_writes_into() {
+    let with_spec = |spec: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "spec": spec});
+    let live = stored(apply_ok(
+        None,
+        &with_spec(json!({"opts": {"a": 1}})),
+        "alice",
+        T1,
+    ));
+    let live = apply_ok(
+        Some(&live),
+        &with_spec(json!({"opts": {"b": 2}})),
+        "bob",
+        T2,
+    );
+    let out = apply_ok(Some(&live), &with_spec(json!({})), "alice", T3);
+    assert_eq!(out["spec"], json!({"opts": {"b": 2}}));
 }

@@ -159,7 +159,7 @@ impl SetWalk<'_> {
             Shape::Leaf => self.out.insert(&self.path),
             Shape::Map(map) if map.is_empty() => self.out.insert(&self.path),
             Shape::Set(items) | Shape::Keyed(items, _) if items.is_empty() => {
-                self.out.insert(&self.path)
+                self.out.insert(&self.path);
             }
             Shape::Map(map) => {
                 for (name, child) in map {

@@ -12,6 +12,7 @@ mod error;
 mod format;
 mod jsonpath;
 mod names;
+mod objectmeta;
 mod path;
 mod prune;
 mod schema;
@@ -26,7 +27,10 @@ pub use crd::{check_crd, check_crd_with, lint_crd, version_schema};
 pub use default::{apply_defaults, check_defaults, prune_non_nullable_nulls};
 pub use error::{BadValue, ErrorType, FieldError, aggregate_message};
 pub use jsonpath::{JsonPath, JsonPathError};
-pub use names::{dns1035_label, dns1123_label, dns1123_subdomain};
+pub use names::{
+    dns1035_label, dns1123_label, dns1123_subdomain, label_value, path_segment_name, qualified_name,
+};
+pub use objectmeta::{coerce_object_meta, validate_embedded};
 pub use path::FieldPath;
 pub use prune::{prune, unknown_field_message};
 pub use schema::{AdditionalProperties, Pattern, Schema, ValidationRule};

@@ -98,13 +98,16 @@ impl StructuralSchema {
     }
 
     /// Upstream's write path before validation, in its order: default, prune unknown fields,
-    /// drop non-nullable nulls without defaults. Returns the pruned paths (for
-    /// `fieldValidation=Strict|Warn`). Metadata coercion and validation are left to the caller.
+    /// drop non-nullable nulls without defaults, rewrite embedded resources' metadata. Returns
+    /// the unknown-field paths, sorted (for `fieldValidation=Strict|Warn`). The root's metadata
+    /// and validation are left to the caller.
     pub fn coerce(&self, object: &mut Value) -> Vec<String> {
         self.apply_defaults(object);
-        let pruned = self.prune(object);
+        let mut unknown = self.prune(object);
         crate::default::prune_non_nullable_nulls(object, &self.root);
-        pruned
+        unknown.extend(crate::objectmeta::coerce_embedded(object, &self.root));
+        unknown.sort();
+        unknown
     }
 }
 

@@ -25,10 +25,13 @@ pub fn validate_value(schema: &Schema, value: &Value, base: Option<&FieldPath>) 
     out
 }
 
-/// Validates a whole object: [`validate_value`] plus list-type set/map uniqueness.
+/// Validates a whole object as the apiserver's custom resource strategy does (root metadata
+/// aside): [`validate_value`], then list-type set/map uniqueness, then the type and object
+/// metadata of embedded resources.
 pub fn validate_object(schema: &Schema, value: &Value) -> Vec<FieldError> {
     let mut errors = validate_value(schema, value, None);
     list_sets_and_maps(schema, value, &FieldPath::root(), &mut errors);
+    errors.extend(crate::objectmeta::validate_embedded(schema, value));
     errors
 }
 

@@ -35,7 +35,8 @@ pub struct ApplyRequest<'a> {
     /// The `force` query parameter.
     pub force: bool,
     /// Which endpoint: [`Scope::Status`] for `/status`, [`Scope::Main`] for the main endpoint of a
-    /// kind with a status subresource, [`Scope::Whole`] otherwise.
+    /// kind with a status subresource, [`Scope::Whole`] otherwise ([`Scope::Scale`] takes only
+    /// `.spec.replicas`, for a Scale body already converted to the parent kind).
     pub scope: Scope,
     /// RFC 3339 timestamp for the applier's entry when it changes, e.g. `2026-11-23T08:00:00Z`.
     pub now: &'a str,
@@ -266,20 +267,30 @@ pub fn apply(
 fn config_in_scope(applied: &Map<String, Value>, scope: Scope) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, value) in applied {
-        let identity = matches!(key.as_str(), "apiVersion" | "kind");
-        if value.is_null() || !(identity || key == "metadata" || scope.covers(key)) {
+        if value.is_null() {
             continue;
         }
-        let mut value = without_nulls(value);
-        if key == "metadata"
-            && let Value::Object(meta) = &mut value
-        {
-            meta.retain(|k, _| !SERVER_SET_METADATA.contains(&k.as_str()));
-            if scope == Scope::Status {
-                meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace"));
+        let value = without_nulls(value);
+        match key.as_str() {
+            "apiVersion" | "kind" => {
+                out.insert(key.clone(), value);
+            }
+            "metadata" => {
+                if let Value::Object(mut meta) = value {
+                    meta.retain(|k, _| {
+                        !SERVER_SET_METADATA.contains(&k.as_str())
+                            && (scope.covers_metadata()
+                                || matches!(k.as_str(), "name" | "namespace"))
+                    });
+                    out.insert(key.clone(), Value::Object(meta));
+                }
+            }
+            _ => {
+                if let Some(part) = scope.part_of(key, &value) {
+                    out.insert(key.clone(), part);
+                }
             }
         }
-        out.insert(key.clone(), value);
     }
     out
 }

@@ -209,6 +209,9 @@ pub enum Scope {
     Main,
     /// The `/status` subresource: only `.status`; entries record `subresource: status`.
     Status,
+    /// The `/scale` subresource, applied to the parent object: only `.spec.replicas`; entries
+    /// record `subresource: scale`.
+    Scale,
 }
 
 impl Scope {
@@ -216,17 +219,32 @@ impl Scope {
     pub fn subresource(self) -> Option<&'static str> {
         match self {
             Self::Status => Some("status"),
+            Self::Scale => Some("scale"),
             Self::Whole | Self::Main => None,
         }
     }
 
-    /// Whether a top-level field belongs to this scope.
-    pub(crate) fn covers(self, top_level_field: &str) -> bool {
-        match self {
+    /// True when this scope covers `metadata` (only the main endpoint does).
+    pub(crate) fn covers_metadata(self) -> bool {
+        matches!(self, Self::Whole | Self::Main)
+    }
+
+    /// The part of top-level field `key` (holding `value`) that this scope covers, if any.
+    /// `apiVersion`, `kind` and `metadata` are the callers' business.
+    pub(crate) fn part_of(self, key: &str, value: &Value) -> Option<Value> {
+        let covered = match self {
             Self::Whole => true,
-            Self::Main => top_level_field != "status",
-            Self::Status => top_level_field == "status",
-        }
+            Self::Main => key != "status",
+            Self::Status => key == "status",
+            Self::Scale => {
+                let replicas = value.get("replicas").filter(|_| key == "spec")?;
+                return Some(Value::Object(Map::from_iter([(
+                    "replicas".to_owned(),
+                    replicas.clone(),
+                )])));
+            }
+        };
+        covered.then(|| value.clone())
     }
 }
 
@@ -248,12 +266,16 @@ pub(crate) fn ownable_view(object: &Value, scope: Scope) -> Value {
     let mut out = Map::new();
     if let Value::Object(map) = object {
         for (key, value) in map {
-            if matches!(key.as_str(), "apiVersion" | "kind") || !scope.covers(key) {
+            if matches!(key.as_str(), "apiVersion" | "kind") {
                 continue;
             }
-            if key == "metadata"
-                && let Value::Object(meta) = value
-            {
+            if key == "metadata" {
+                let Value::Object(meta) = value else {
+                    continue;
+                };
+                if !scope.covers_metadata() {
+                    continue;
+                }
                 let kept: Map<String, Value> = meta
                     .iter()
                     .filter(|(k, _)| {
@@ -268,7 +290,9 @@ pub(crate) fn ownable_view(object: &Value, scope: Scope) -> Value {
                 }
                 continue;
             }
-            out.insert(key.clone(), value.clone());
+            if let Some(part) = scope.part_of(key, value) {
+                out.insert(key.clone(), part);
+            }
         }
     }
     Value::Object(out)
@@ -521,6 +545,27 @@ mod tests {
         reset["metadata"]["managedFields"] = json!([{}]);
         let out = record_update(&write(Some(&created), "creator", T2), reset, &cm()).unwrap();
         assert!(out["metadata"].get("managedFields").is_none());
+    }
+
+    #[test]
+    fn scale_scope_only_tracks_replicas() {
+        let old = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                         "spec": {"replicas": 1, "paused": false}});
+        let mut new = old.clone();
+        new["spec"]["replicas"] = json!(3);
+        new["spec"]["paused"] = json!(true);
+        let w = UpdateWrite {
+            old: Some(&old),
+            manager: "kubectl",
+            scope: Scope::Scale,
+            now: T1,
+        };
+        let out = record_update(&w, new, &BuiltinSchema::for_kind("apps", "Deployment")).unwrap();
+        assert_eq!(
+            out["metadata"]["managedFields"],
+            json!([{"manager": "kubectl", "operation": "Update", "apiVersion": "apps/v1", "time": T1,
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}, "subresource": "scale"}])
+        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Package checksums (Fission's `Archive.checksum`: `{type: "sha256", sum: <hex>}`).
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::FetcherError;
@@ -9,11 +8,11 @@ use crate::error::FetcherError;
 pub const SHA256: &str = "sha256";
 
 /// `Archive.checksum` as stored in a Package.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checksum {
-    #[serde(rename = "type", default)]
+    /// `type`: only `sha256` is defined.
     pub kind: String,
-    #[serde(default)]
+    /// Hex digest; empty means "not verified".
     pub sum: String,
 }
 

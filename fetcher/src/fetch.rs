@@ -85,7 +85,14 @@ impl<S: ClusterSource> Fetcher<S> {
         request: &FunctionSpecializeRequest,
     ) -> Result<(), FetcherError> {
         let _guard = self.lock.lock().await;
-        let outcome = self.fetch_locked(&request.fetch_req).await?;
+        let function_namespace = request
+            .load_req
+            .function_metadata
+            .as_ref()
+            .and_then(|m| m.namespace.as_deref());
+        let outcome = self
+            .fetch_locked(&request.fetch_req, function_namespace)
+            .await?;
         tracing::info!(?outcome, "code fetched, calling the runtime");
         runtime::specialize(
             &self.http,
@@ -100,18 +107,33 @@ impl<S: ClusterSource> Fetcher<S> {
     /// `POST /fetch`: code, secrets and configmaps, no runtime call.
     pub async fn fetch(&self, request: &FetchRequest) -> Result<CodeOutcome, FetcherError> {
         let _guard = self.lock.lock().await;
-        self.fetch_locked(request).await
+        self.fetch_locked(request, None).await
     }
 
-    async fn fetch_locked(&self, request: &FetchRequest) -> Result<CodeOutcome, FetcherError> {
+    /// Code, then secrets and configmaps. A reference without a namespace means the function's
+    /// namespace (the package's when the function is not known, as for `/fetch`).
+    async fn fetch_locked(
+        &self,
+        request: &FetchRequest,
+        function_namespace: Option<&str>,
+    ) -> Result<CodeOutcome, FetcherError> {
         let outcome = self.fetch_code(request).await?;
+        let default_namespace = function_namespace
+            .or(request.package.namespace.as_deref())
+            .unwrap_or_default();
         for secret in &request.secrets {
-            self.write_object("secret", secret, &self.secret_dir, 0o600)
+            self.write_object("secret", secret, default_namespace, &self.secret_dir, 0o600)
                 .await?;
         }
         for config_map in &request.config_maps {
-            self.write_object("configmap", config_map, &self.config_dir, 0o644)
-                .await?;
+            self.write_object(
+                "configmap",
+                config_map,
+                default_namespace,
+                &self.config_dir,
+                0o644,
+            )
+            .await?;
         }
         Ok(outcome)
     }
@@ -252,14 +274,20 @@ impl<S: ClusterSource> Fetcher<S> {
         &self,
         kind: &'static str,
         reference: &ObjectReference,
+        default_namespace: &str,
         base: &Path,
         mode: u32,
     ) -> Result<(), FetcherError> {
-        let (namespace, name) = (&reference.namespace, &reference.name);
+        let namespace = if reference.namespace.is_empty() {
+            default_namespace
+        } else {
+            reference.namespace.as_str()
+        };
+        let name = reference.name.as_str();
         let unsafe_key = |key: &str| FetcherError::UnsafeKey {
             kind,
-            namespace: namespace.clone(),
-            name: name.clone(),
+            namespace: namespace.into(),
+            name: name.into(),
             key: key.into(),
         };
         let ns_part = checked_component(namespace).ok_or_else(|| unsafe_key(namespace))?;
@@ -272,13 +300,13 @@ impl<S: ClusterSource> Fetcher<S> {
         let data: ObjectData = result.map_err(|err| match err {
             SourceError::NotFound => FetcherError::ObjectNotFound {
                 kind,
-                namespace: namespace.clone(),
-                name: name.clone(),
+                namespace: namespace.into(),
+                name: name.into(),
             },
             SourceError::Malformed(reason) | SourceError::Api(reason) => FetcherError::ObjectRead {
                 kind,
-                namespace: namespace.clone(),
-                name: name.clone(),
+                namespace: namespace.into(),
+                name: name.into(),
                 reason,
             },
         })?;

@@ -1,10 +1,7 @@
 //! The part of a Fission Package the fetcher needs: its two archives and its build status.
 //!
-//! Decoded from the Package's JSON (`[F] types.go`: `spec.source`, `spec.deployment`,
-//! `status.buildstatus`), so it works whether the object comes from a typed or a dynamic client.
-
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+//! A projection of the typed `rivulet_api::Package` (`spec.source`, `spec.deployment`,
+//! `status.buildstatus`) with Fission's zero-value semantics: absent means empty.
 
 use crate::checksum::Checksum;
 
@@ -12,17 +9,13 @@ use crate::checksum::Checksum;
 pub const DEPLOYABLE_BUILD_STATUSES: [&str; 2] = ["succeeded", "none"];
 
 /// Fission's `Archive`: inline bytes or a URL with an optional checksum.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Archive {
     /// `literal` or `url`; informational (the fetcher looks at which field is filled, as Fission).
-    #[serde(rename = "type", default)]
     pub kind: String,
-    /// Inline content; base64 in JSON (Go `[]byte`).
-    #[serde(default, with = "base64_bytes")]
+    /// Inline content.
     pub literal: Vec<u8>,
-    #[serde(default)]
     pub url: String,
-    #[serde(default)]
     pub checksum: Checksum,
 }
 
@@ -80,76 +73,71 @@ impl PackageArchives {
         DEPLOYABLE_BUILD_STATUSES.contains(&self.effective_build_status())
     }
 
-    /// Decodes a Package object (`{"metadata":…,"spec":…,"status":…}`).
-    pub fn from_object(namespace: &str, name: &str, object: &Value) -> Result<Self, String> {
-        #[derive(Deserialize, Default)]
-        struct Spec {
-            #[serde(default)]
-            source: Option<Archive>,
-            #[serde(default)]
-            deployment: Option<Archive>,
+    /// The fetcher's view of a typed Package.
+    pub fn from_package(package: &rivulet_api::Package) -> Self {
+        Self {
+            namespace: package.metadata.namespace.clone().unwrap_or_default(),
+            name: package.metadata.name.clone().unwrap_or_default(),
+            resource_version: package.metadata.resource_version.clone(),
+            source: package
+                .spec
+                .source
+                .as_ref()
+                .map(Archive::from_api)
+                .unwrap_or_default(),
+            deployment: package
+                .spec
+                .deployment
+                .as_ref()
+                .map(Archive::from_api)
+                .unwrap_or_default(),
+            build_status: package
+                .status
+                .as_ref()
+                .and_then(|s| s.buildstatus.clone())
+                .unwrap_or_default(),
         }
-        #[derive(Deserialize, Default)]
-        struct Status {
-            #[serde(default)]
-            buildstatus: Option<String>,
-        }
-        let spec: Spec = match object.get("spec") {
-            Some(spec) if !spec.is_null() => {
-                Spec::deserialize(spec).map_err(|e| format!("spec: {e}"))?
-            }
-            _ => Spec::default(),
-        };
-        let status: Status = match object.get("status") {
-            Some(status) if !status.is_null() => {
-                Status::deserialize(status).map_err(|e| format!("status: {e}"))?
-            }
-            _ => Status::default(),
-        };
-        Ok(Self {
-            namespace: namespace.into(),
-            name: name.into(),
-            resource_version: object
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            source: spec.source.unwrap_or_default(),
-            deployment: spec.deployment.unwrap_or_default(),
-            build_status: status.buildstatus.unwrap_or_default(),
-        })
     }
 }
 
-/// Go's `[]byte` JSON form: standard base64 with padding, `null` for empty.
-mod base64_bytes {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(deserializer)? else {
-            return Ok(Vec::new());
-        };
-        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(compact)
-            .map_err(|e| serde::de::Error::custom(format!("literal is not valid base64: {e}")))
+impl Archive {
+    fn from_api(archive: &rivulet_api::Archive) -> Self {
+        let checksum = archive.checksum.as_ref();
+        Self {
+            kind: archive.archive_type.clone().unwrap_or_default(),
+            literal: archive
+                .literal
+                .as_ref()
+                .map(|b| b.0.clone())
+                .unwrap_or_default(),
+            url: archive.url.clone().unwrap_or_default(),
+            checksum: Checksum {
+                kind: checksum
+                    .and_then(|c| c.checksum_type.clone())
+                    .unwrap_or_default(),
+                sum: checksum.and_then(|c| c.sum.clone()).unwrap_or_default(),
+            },
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    /// Decodes JSON as the typed API does (the path KubeSource takes), then projects it.
+    fn decode(mut object: Value) -> PackageArchives {
+        object["apiVersion"] = json!("fission.io/v1");
+        object["kind"] = json!("Package");
+        object["metadata"] = json!({"name": "p", "namespace": "ns", "resourceVersion": "12"});
+        let package: rivulet_api::Package = serde_json::from_value(object).unwrap();
+        PackageArchives::from_package(&package)
+    }
 
     #[test]
     fn decodes_a_literal_package_as_fission_writes_it() {
         let object = json!({
-            "apiVersion": "fission.io/v1", "kind": "Package",
-            "metadata": {"name": "hello-pkg", "namespace": "default", "resourceVersion": "12"},
             "spec": {
                 "environment": {"name": "python", "namespace": "default"},
                 "source": {"checksum": {}},
@@ -157,7 +145,7 @@ mod tests {
             },
             "status": {"buildstatus": "succeeded", "lastUpdateTimestamp": "2026-01-01T00:00:00Z"}
         });
-        let pkg = PackageArchives::from_object("default", "hello-pkg", &object).unwrap();
+        let pkg = decode(object);
         assert_eq!(pkg.deployment.literal, b"def main(): return \"hi\"\n");
         assert!(pkg.source.is_empty());
         assert_eq!(pkg.build_status, "succeeded");
@@ -167,10 +155,10 @@ mod tests {
 
     #[test]
     fn decodes_a_url_package_with_checksum() {
-        let object = json!({"spec": {"deployment": {
+        let object = json!({"spec": {"environment": {"name": "python"}, "deployment": {
             "type": "url", "url": "http://storagesvc.fission/v1/archive?id=abc",
             "checksum": {"type": "sha256", "sum": "00ff"}}}, "status": {"buildstatus": "none"}});
-        let pkg = PackageArchives::from_object("ns", "p", &object).unwrap();
+        let pkg = decode(object);
         assert_eq!(
             pkg.deployment,
             Archive::url("http://storagesvc.fission/v1/archive?id=abc", "00ff")
@@ -200,21 +188,10 @@ mod tests {
     }
 
     #[test]
-    fn bad_base64_is_reported() {
-        let object = json!({"spec": {"deployment": {"literal": "***"}}});
-        let err = PackageArchives::from_object("ns", "p", &object).unwrap_err();
-        assert!(err.contains("literal is not valid base64"), "{err}");
-    }
-
-    #[test]
-    fn literal_round_trips_as_base64() {
-        let archive = Archive::literal(b"hello".to_vec());
-        let value = serde_json::to_value(&archive).unwrap();
-        assert_eq!(value["literal"], json!("aGVsbG8="));
-        assert_eq!(serde_json::from_value::<Archive>(value).unwrap(), archive);
-        assert_eq!(
-            serde_json::from_value::<Archive>(json!({"literal": null})).unwrap(),
-            Archive::default()
-        );
+    fn absent_archives_and_status_are_empty() {
+        let pkg = decode(json!({"spec": {"environment": {"name": "python"}}}));
+        assert!(pkg.source.is_empty() && pkg.deployment.is_empty());
+        assert_eq!(pkg.build_status, "");
+        assert_eq!(pkg.name, "p");
     }
 }

@@ -6,7 +6,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::Api;
+use rivulet_api::Package;
 
 use crate::package::PackageArchives;
 
@@ -118,7 +119,6 @@ impl ClusterSource for InMemorySource {
 #[derive(Clone)]
 pub struct KubeSource {
     client: kube::Client,
-    packages: ApiResource,
 }
 
 impl std::fmt::Debug for KubeSource {
@@ -129,16 +129,7 @@ impl std::fmt::Debug for KubeSource {
 
 impl KubeSource {
     pub fn new(client: kube::Client) -> Self {
-        Self {
-            client,
-            packages: ApiResource {
-                group: "fission.io".into(),
-                version: "v1".into(),
-                api_version: "fission.io/v1".into(),
-                kind: "Package".into(),
-                plural: "packages".into(),
-            },
-        }
+        Self { client }
     }
 
     /// Builds the client from the environment: in-cluster service account, else `KUBECONFIG`.
@@ -157,12 +148,9 @@ fn source_error(err: kube::Error) -> SourceError {
 
 impl ClusterSource for KubeSource {
     async fn package(&self, namespace: &str, name: &str) -> Result<PackageArchives, SourceError> {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), namespace, &self.packages);
-        let object = api.get(name).await.map_err(source_error)?;
-        let value =
-            serde_json::to_value(&object).map_err(|e| SourceError::Malformed(e.to_string()))?;
-        PackageArchives::from_object(namespace, name, &value).map_err(SourceError::Malformed)
+        let api: Api<Package> = Api::namespaced(self.client.clone(), namespace);
+        let package = api.get(name).await.map_err(source_error)?;
+        Ok(PackageArchives::from_package(&package))
     }
 
     async fn secret(&self, namespace: &str, name: &str) -> Result<ObjectData, SourceError> {

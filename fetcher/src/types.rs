@@ -71,14 +71,9 @@ pub struct FunctionLoadRequest {
 }
 
 /// A `{namespace, name}` reference to a Secret or ConfigMap (Fission's `SecretReference` and
-/// `ConfigMapReference`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectReference {
-    #[serde(default)]
-    pub namespace: String,
-    #[serde(default)]
-    pub name: String,
-}
+/// `ConfigMapReference`): the same type as `Function.spec.secrets` items. An empty namespace means
+/// the function's namespace.
+pub type ObjectReference = rivulet_api::SecretOrConfigMapRef;
 
 /// What to fetch (`[F] const.go`): `FETCH_SOURCE=0`, `FETCH_DEPLOYMENT=1`, `FETCH_URL=2`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

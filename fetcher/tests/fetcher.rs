@@ -193,6 +193,24 @@ async fn secrets_and_configmaps_are_written_as_files() {
 }
 
 #[tokio::test]
+async fn a_reference_without_namespace_means_the_functions_namespace() {
+    let runtime = fake_runtime(StatusCode::OK, "").await;
+    let fetcher = TestFetcher::start(runtime.addr.port()).await;
+    fetcher.add_package("hello-pkg", Archive::literal(HELLO.to_vec()), "succeeded");
+    fetcher
+        .source
+        .insert_secret("team-a", "token", data(&[("value", "t")]));
+    let mut request = specialize_request("hello-pkg", 2);
+    request["LoadReq"]["FunctionMetadata"]["namespace"] = json!("team-a");
+    request["FetchReq"]["secretList"] = json!([{"name": "token"}]);
+
+    let (status, body) = fetcher.post("/specialize", &request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let value = fetcher.host_path("/secrets/team-a/token/value");
+    assert_eq!(std::fs::read_to_string(value).unwrap(), "t");
+}
+
+#[tokio::test]
 async fn a_missing_secret_is_404_naming_it() {
     let runtime = fake_runtime(StatusCode::OK, "").await;
     let fetcher = TestFetcher::start(runtime.addr.port()).await;

@@ -57,8 +57,8 @@ pub struct Args {
     #[arg(long)]
     pub runtime_host: Option<String>,
 
-    /// Port of the runtime container.
-    #[arg(long, default_value_t = 8888)]
+    /// Port of the runtime container (the runtimes read the same variable).
+    #[arg(long, env = "RIVULET_RUNTIME_PORT", default_value_t = 8888)]
     pub runtime_port: u16,
 
     /// Attempts to reach a runtime that is not listening yet (Fission: 30).
@@ -118,6 +118,11 @@ impl Args {
         } else {
             None
         };
+        if self.runtime_port == 0 {
+            return Err(FetcherError::InvalidConfig(
+                "the runtime port must be a real port, not 0".into(),
+            ));
+        }
         let bind = self.bind_address;
         let runtime_host = self
             .runtime_host

@@ -12,14 +12,21 @@ use std::path::{Component, Path, PathBuf};
 pub const ROOT_ENV: &str = "RIVULET_ROOT";
 
 /// Where an in-pod path lives on this machine: under `root` when one is set and the path is
-/// absolute, unchanged otherwise.
+/// absolute, unchanged otherwise. The path is normalised first and `..` stops at the pod's root
+/// (as `/..` is `/`), so the result never leaves `root`; the runtimes apply the same rule.
 pub fn resolve_in_pod(root: Option<&Path>, in_pod: &Path) -> PathBuf {
     match root {
         Some(root) if in_pod.is_absolute() => {
-            let relative: PathBuf = in_pod
-                .components()
-                .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
-                .collect();
+            let mut relative = PathBuf::new();
+            for component in in_pod.components() {
+                match component {
+                    Component::Normal(part) => relative.push(part),
+                    Component::ParentDir => {
+                        relative.pop();
+                    }
+                    Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+                }
+            }
             root.join(relative)
         }
         _ => in_pod.to_path_buf(),
@@ -49,6 +56,19 @@ mod tests {
         assert_eq!(
             resolve_in_pod(Some(root), Path::new("/")),
             Path::new("/var/lib/rivulet/pods/p1/root")
+        );
+    }
+
+    #[test]
+    fn dot_dot_cannot_leave_the_root() {
+        let root = Path::new("/pods/p1");
+        assert_eq!(
+            resolve_in_pod(Some(root), Path::new("/userfunc/../../../etc/passwd")),
+            Path::new("/pods/p1/etc/passwd")
+        );
+        assert_eq!(
+            resolve_in_pod(Some(root), Path::new("/./userfunc/./x")),
+            Path::new("/pods/p1/userfunc/x")
         );
     }
 

@@ -546,4 +546,41 @@ mod tests {
             json!({"spec": {"containers": [{"name": "a", "env": [{"name": "E"}]}], "x": {"y": 1}}})
         );
     }
+
+    #[test]
+    fn service_ports_merge_by_port() {
+        let schema = BuiltinSchema::for_kind("", "Service");
+        let original = json!({"spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443}], "selector": {"a": "1"}}});
+        let patch =
+            json!({"spec": {"ports": [{"port": 80, "targetPort": 9090}], "selector": {"b": "2"}}});
+        let out = strategic_merge_patch(&original, &patch, &schema).unwrap();
+        assert_eq!(
+            out["spec"]["ports"],
+            json!([{"port": 80, "targetPort": 9090}, {"port": 443}])
+        );
+        // Strategic merge ignores mapType=atomic: maps always merge (upstream only reads patchStrategy).
+        assert_eq!(out["spec"]["selector"], json!({"a": "1", "b": "2"}));
+    }
+
+    #[test]
+    fn deployment_template_containers_and_conditions() {
+        let schema = BuiltinSchema::for_kind("apps", "Deployment");
+        let original = json!({
+            "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "1"}]}}},
+            "status": {"conditions": [{"type": "Available", "status": "False"}, {"type": "Progressing", "status": "True"}]}
+        });
+        let patch = json!({
+            "spec": {"template": {"spec": {"containers": [{"name": "b", "image": "2"}]}}},
+            "status": {"conditions": [{"type": "Available", "status": "True"}]}
+        });
+        let out = strategic_merge_patch(&original, &patch, &schema).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "a", "image": "1"}, {"name": "b", "image": "2"}])
+        );
+        assert_eq!(
+            out["status"]["conditions"],
+            json!([{"type": "Available", "status": "True"}, {"type": "Progressing", "status": "True"}])
+        );
+    }
 }

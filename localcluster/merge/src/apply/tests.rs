@@ -656,3 +656,149 @@ fn pruning_keeps_a_map_another_manager_writes_into() {
     let out = apply_ok(Some(&live), &with_spec(json!({})), "alice", T3);
     assert_eq!(out["spec"], json!({"opts": {"b": 2}}));
 }
+
+/// Every config, applied twice (with and without force, over a live object another manager
+/// also wrote), must be a no-op the second time.
+#[test]
+fn second_apply_is_always_a_noop() {
+    let pod = BuiltinSchema::for_kind("", "Pod");
+    let deploy = BuiltinSchema::for_kind("apps", "Deployment");
+    let cm = cm_schema();
+    let cases: Vec<(Value, &dyn MergeSchema)> = vec![
+        (config_map(&json!({"a": "1"})), &cm),
+        (
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"x": "y"},
+                   "finalizers": ["f"], "ownerReferences": [{"uid": "u1", "name": "o", "kind": "K", "apiVersion": "v1"}]},
+                   "spec": {"nodeSelector": {"disk": "ssd"}, "tolerations": [{"key": "k"}], "volumes": [{"name": "v", "emptyDir": {}}],
+                            "containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}, {"containerPort": 80, "protocol": "UDP"}],
+                                            "env": [{"name": "A", "value": "1"}], "args": ["x"]}]}}),
+            &pod,
+        ),
+        (
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                   "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}},
+                            "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+            &deploy,
+        ),
+    ];
+    for (config, schema) in cases {
+        for force in [false, true] {
+            let live = stored(
+                run(None, &config, "first", force, T1, schema)
+                    .unwrap()
+                    .object,
+            );
+            // Someone else adds a label, so the object has two managers.
+            let mut edited = live.clone();
+            edited["metadata"]["labels"]["other"] = json!("z");
+            let live = record_update(
+                &UpdateWrite {
+                    old: Some(&live),
+                    manager: "editor",
+                    scope: Scope::Whole,
+                    now: T2,
+                },
+                edited,
+                schema,
+            )
+            .unwrap();
+            let again = run(Some(&live), &config, "first", force, T3, schema).unwrap();
+            assert!(
+                !again.changed,
+                "re-applying {config} (force={force}) changed the object"
+            );
+            assert_eq!(again.object, live);
+        }
+    }
+}
+
+/// `kubectl apply --server-side` sends the manifest as `kubectl`, then only the last-applied
+/// annotation as `kubectl-last-applied`; neither disturbs the other.
+#[test]
+fn kubectl_two_step_server_side_apply() {
+    let manifest = config_map(&json!({"key": "v"}));
+    let live = stored(apply_ok(None, &manifest, "kubectl", T1));
+    let annotation = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default",
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}"}}});
+    let live = apply_ok(Some(&live), &annotation, "kubectl-last-applied", T1);
+    assert_eq!(live["data"], json!({"key": "v"}));
+    assert_eq!(
+        owners(&live),
+        [
+            (
+                "kubectl".into(),
+                "Apply".into(),
+                json!({"f:data": {"f:key": {}}})
+            ),
+            (
+                "kubectl-last-applied".into(),
+                "Apply".into(),
+                json!({"f:metadata": {"f:annotations": {"f:kubectl.kubernetes.io/last-applied-configuration": {}}}})
+            ),
+        ]
+    );
+    let again = run(Some(&live), &manifest, "kubectl", false, T2, &cm_schema()).unwrap();
+    assert!(!again.changed);
+}
+
+#[test]
+fn owner_references_merge_by_uid() {
+    let with_owner = |uid: &str| {
+        let mut o = config_map(&json!({}));
+        o["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "v1", "kind": "K", "name": uid, "uid": uid}]);
+        o
+    };
+    let live = stored(apply_ok(None, &with_owner("u1"), "a", T1));
+    let live = apply_ok(Some(&live), &with_owner("u2"), "b", T2);
+    let uids: Vec<_> = live["metadata"]["ownerReferences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uid"].clone())
+        .collect();
+    assert_eq!(uids, [json!("u1"), json!("u2")]);
+}
+
+#[test]
+fn atomic_map_is_owned_whole_and_conflicts_whole() {
+    let schema = BuiltinSchema::for_kind("", "Pod");
+    let pod = |selector: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"nodeSelector": selector}});
+    let live = stored(
+        run(None, &pod(json!({"a": "1"})), "m1", false, T1, &schema)
+            .unwrap()
+            .object,
+    );
+    assert_eq!(
+        live["metadata"]["managedFields"][0]["fieldsV1"],
+        json!({"f:spec": {"f:nodeSelector": {}}})
+    );
+    let err = run(
+        Some(&live),
+        &pod(json!({"b": "2"})),
+        "m2",
+        false,
+        T2,
+        &schema,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"Apply failed with 1 conflict: conflict with "m1": .spec.nodeSelector"#
+    );
+    let out = run(
+        Some(&live),
+        &pod(json!({"b": "2"})),
+        "m2",
+        true,
+        T2,
+        &schema,
+    )
+    .unwrap()
+    .object;
+    assert_eq!(
+        out["spec"]["nodeSelector"],
+        json!({"b": "2"}),
+        "atomic maps are replaced, not merged"
+    );
+}

@@ -9,8 +9,8 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::Ctx;
 use crate::api::write::{self, WriteOpts};
-use crate::api::{Ctx, admission};
 use crate::registry::Registry;
 use crate::storage::{DEFAULT_HISTORY, StorageError, Store};
 use crate::{controllers, http, kubeconfig, tls, util};
@@ -203,7 +203,7 @@ async fn seed(ctx: &Ctx) -> Result<(), Error> {
             continue;
         }
         let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        if let Err(e) = write::create(ctx, &info, "", body, &opts, &admission::admit).await
+        if let Err(e) = write::create(ctx, &info, "", body, &opts).await
             && e.code != 409
         {
             return Err(Error::Seed {

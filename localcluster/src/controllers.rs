@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::write::{self, DeleteOpts, Step, WriteOpts};
-use crate::api::{Ctx, admission, objects};
+use crate::api::{Ctx, objects};
 use crate::resources::ResourceInfo;
 use crate::storage::{Event, EventType, Key, Stored};
 
@@ -207,7 +207,6 @@ async fn modify(ctx: &Ctx, key: &Key, change: &(dyn Fn(&mut Value) + Send + Sync
         &key.name,
         None,
         &opts(),
-        &admission::admit,
         &|current| {
             let mut next = current.cloned().unwrap_or_else(|| json!({}));
             change(&mut next);
@@ -268,7 +267,7 @@ async fn recheck_foreground(ctx: &Ctx, owner_uid: &str) {
     });
     if !blocked {
         modify(ctx, &owner_key, &|obj| {
-            remove_finalizer(obj, "foregroundDeletion")
+            remove_finalizer(obj, "foregroundDeletion");
         })
         .await;
     }
@@ -354,7 +353,7 @@ async fn recheck_crd(ctx: &Ctx, crd: &Stored) {
             name: format!("{plural}.{group}"),
         };
         modify(ctx, &key, &|obj| {
-            remove_finalizer(obj, objects::CRD_CLEANUP_FINALIZER)
+            remove_finalizer(obj, objects::CRD_CLEANUP_FINALIZER);
         })
         .await;
         return;

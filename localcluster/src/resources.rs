@@ -24,6 +24,16 @@ pub struct ScalePaths {
     pub label_selector: Option<String>,
 }
 
+/// How lists and maps of a kind merge (strategic merge patch, server-side apply, managedFields).
+#[derive(Clone)]
+pub struct MergeRules(pub Arc<dyn rivulet_kube_merge::MergeSchema + Send + Sync>);
+
+impl std::fmt::Debug for MergeRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MergeRules")
+    }
+}
+
 /// One served group/version/resource.
 #[derive(Debug, Clone)]
 pub struct ResourceInfo {
@@ -48,6 +58,7 @@ pub struct ResourceInfo {
     pub custom: bool,
     /// The CRD's structural schema for this version (custom resources only).
     pub schema: Option<Arc<rivulet_kube_schema::StructuralSchema>>,
+    pub merge: MergeRules,
 }
 
 impl ResourceInfo {
@@ -492,6 +503,9 @@ pub fn builtins() -> Vec<ResourceInfo> {
             selectable_fields: builtin_fields(r.group, r.plural),
             custom: false,
             schema: None,
+            merge: MergeRules(Arc::new(rivulet_kube_merge::BuiltinSchema::for_kind(
+                r.group, r.kind,
+            ))),
         })
         .collect()
 }
@@ -580,6 +594,12 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
                 .get("openAPIV3Schema")
                 .and_then(|s| rivulet_kube_schema::StructuralSchema::parse(s).ok())
                 .map(Arc::new),
+            merge: MergeRules(
+                match rivulet_kube_merge::OpenApiSchema::from_crd(crd, version) {
+                    Some(s) => Arc::new(s),
+                    None => Arc::new(rivulet_kube_merge::BuiltinSchema::object_meta_only()),
+                },
+            ),
         });
     }
     out

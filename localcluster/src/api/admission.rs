@@ -1,11 +1,24 @@
 //! Admission of every write: custom resources are defaulted, pruned and validated against their
-//! structural schema (reference/apiserver.md §4), in upstream's order.
+//! structural schema (reference/apiserver.md §4), in upstream's order; then non-apply writes
+//! are recorded in `metadata.managedFields`.
 
 use serde_json::Value;
 
 use crate::api::status::{ApiError, ApiResult, Cause};
 use crate::api::write::{FieldValidation, WriteOpts};
 use crate::resources::ResourceInfo;
+use crate::util;
+
+/// The managedFields scope of a write.
+pub fn scope(info: &ResourceInfo, opts: &WriteOpts) -> rivulet_kube_merge::Scope {
+    if opts.status_subresource {
+        rivulet_kube_merge::Scope::Status
+    } else if info.status {
+        rivulet_kube_merge::Scope::Main
+    } else {
+        rivulet_kube_merge::Scope::Whole
+    }
+}
 
 /// Finish an object about to be stored. `current` is the stored object for updates.
 pub fn admit(
@@ -14,7 +27,6 @@ pub fn admit(
     obj: &mut Value,
     opts: &WriteOpts,
 ) -> ApiResult<()> {
-    let _ = current;
     if let Some(schema) = &info.schema {
         let pruned = schema.coerce(obj);
         if opts.validation == FieldValidation::Strict && !pruned.is_empty() {
@@ -41,6 +53,28 @@ pub fn admit(
             return Err(ApiError::invalid(&info.kind_group(), name, causes)
                 .with_target(&info.group, &info.kind));
         }
+    }
+    if !opts.apply {
+        let now = util::now_rfc3339();
+        let manager = opts.field_manager.as_deref().unwrap_or("unknown");
+        let write = rivulet_kube_merge::UpdateWrite {
+            old: current,
+            manager,
+            scope: scope(info, opts),
+            now: &now,
+        };
+        *obj =
+            rivulet_kube_merge::record_update(&write, std::mem::take(obj), info.merge.0.as_ref())
+                .map_err(|e| {
+                let name = current
+                    .and_then(|c| c["metadata"]["name"].as_str())
+                    .unwrap_or_default();
+                ApiError::invalid(&info.kind_group(), name, Vec::new()).with_cause(
+                    "FieldValueInvalid",
+                    &e.to_string(),
+                    "metadata.managedFields",
+                )
+            })?;
     }
     Ok(())
 }

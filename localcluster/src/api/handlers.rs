@@ -10,7 +10,7 @@ use crate::api::status::{ApiError, ApiResult};
 use crate::api::table::{self, Include};
 use crate::api::watch::{self, WatchSpec};
 use crate::api::write::{self, DeleteOpts, Step, WriteOpts};
-use crate::api::{Ctx, admission, patch, view_json, view_value};
+use crate::api::{Ctx, patch, view_json, view_value};
 use crate::http::{Body, Req, bytes_response, json_response, stream_response};
 use crate::registry::Catalog;
 use crate::resources::ResourceInfo;
@@ -247,7 +247,7 @@ async fn create(
         ));
     }
     let body = write::incoming(info, parse_body(req)?)?;
-    let out = write::create(ctx, info, ns, body, &opts, &admission::admit).await?;
+    let out = write::create(ctx, info, ns, body, &opts).await?;
     Ok(object_response(
         201,
         info,
@@ -264,7 +264,8 @@ async fn update(
     sub: Option<&str>,
     req: &Req,
 ) -> ApiResult<Response<Body>> {
-    let opts = opts_for(info, req)?;
+    let mut opts = opts_for(info, req)?;
+    opts.status_subresource = sub == Some("status");
     if opts.force {
         return Err(ApiError::bad_request(
             "force is only allowed for apply patches",
@@ -297,26 +298,16 @@ async fn update(
             ),
         );
     }
-    let (out, created) = write::update(
-        ctx,
-        info,
-        ns,
-        name,
-        sub,
-        &opts,
-        &admission::admit,
-        &|current| {
-            let Some(current) = current else {
-                return Ok(Step::Replace(body.clone()));
-            };
-            let mut next = body.clone();
-            if !has_rv {
-                next["metadata"]["resourceVersion"] =
-                    current["metadata"]["resourceVersion"].clone();
-            }
-            Ok(Step::Replace(next))
-        },
-    )
+    let (out, created) = write::update(ctx, info, ns, name, sub, &opts, &|current| {
+        let Some(current) = current else {
+            return Ok(Step::Replace(body.clone()));
+        };
+        let mut next = body.clone();
+        if !has_rv {
+            next["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+        }
+        Ok(Step::Replace(next))
+    })
     .await?;
     Ok(object_response(
         if created { 201 } else { 200 },
@@ -335,23 +326,14 @@ async fn finalize_namespace(
     opts: &WriteOpts,
     req: &Req,
 ) -> ApiResult<Response<Body>> {
-    let (out, _) = write::update(
-        ctx,
-        info,
-        "",
-        name,
-        None,
-        opts,
-        &admission::admit,
-        &|current| {
-            let Some(current) = current else {
-                return Ok(Step::Replace(body.clone()));
-            };
-            let mut next = current.clone();
-            next["spec"]["finalizers"] = body["spec"]["finalizers"].clone();
-            Ok(Step::Replace(next))
-        },
-    )
+    let (out, _) = write::update(ctx, info, "", name, None, opts, &|current| {
+        let Some(current) = current else {
+            return Ok(Step::Replace(body.clone()));
+        };
+        let mut next = current.clone();
+        next["spec"]["finalizers"] = body["spec"]["finalizers"].clone();
+        Ok(Step::Replace(next))
+    })
     .await?;
     Ok(object_response(
         200,
@@ -370,6 +352,7 @@ async fn patch_object(
     req: &Req,
 ) -> ApiResult<Response<Body>> {
     let mut opts = opts_for(info, req)?;
+    opts.status_subresource = sub == Some("status");
     let kind = patch::PatchKind::from_content_type(&media_type(&req.content_type), info)?;
     if kind == patch::PatchKind::Apply {
         if req.query.get("fieldManager").is_none() {
@@ -399,21 +382,14 @@ async fn patch_object(
             ns,
             name,
             &opts,
-            &|scale| patch::apply_to(kind, info, &opts, sub, scale, &body),
+            &|scale| patch::apply_to(kind, info, scale, &body),
             req,
         )
         .await;
     }
-    let (out, created) = write::update(
-        ctx,
-        info,
-        ns,
-        name,
-        sub,
-        &opts,
-        &admission::admit,
-        &|current| patch::step(kind, info, name, sub, &opts, current, &body),
-    )
+    let (out, created) = write::update(ctx, info, ns, name, sub, &opts, &|current| {
+        patch::step(kind, info, name, sub, &opts, current, &body)
+    })
     .await?;
     Ok(object_response(
         if created { 201 } else { 200 },
@@ -505,43 +481,34 @@ async fn bind(
             )
         })?;
     let opts = opts_for(info, req)?;
-    write::update(
-        ctx,
-        info,
-        ns,
-        name,
-        None,
-        &opts,
-        &admission::admit,
-        &|current| {
-            let Some(current) = current else {
-                return Ok(Step::Replace(json!({})));
-            };
-            if current["spec"]["nodeName"]
-                .as_str()
-                .is_some_and(|n| !n.is_empty())
-            {
-                return Err(ApiError::conflict(
-                    "pods/binding",
-                    name,
-                    &format!(
-                        "pod {name} is already assigned to node {:?}",
-                        current["spec"]["nodeName"].as_str().unwrap_or_default()
-                    ),
-                ));
-            }
-            if current["metadata"].get("deletionTimestamp").is_some() {
-                return Err(ApiError::conflict(
-                    "pods/binding",
-                    name,
-                    "pod is being deleted, cannot be assigned to a host",
-                ));
-            }
-            let mut next = current.clone();
-            next["spec"]["nodeName"] = json!(node);
-            Ok(Step::Replace(next))
-        },
-    )
+    write::update(ctx, info, ns, name, None, &opts, &|current| {
+        let Some(current) = current else {
+            return Ok(Step::Replace(json!({})));
+        };
+        if current["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty())
+        {
+            return Err(ApiError::conflict(
+                "pods/binding",
+                name,
+                &format!(
+                    "pod {name} is already assigned to node {:?}",
+                    current["spec"]["nodeName"].as_str().unwrap_or_default()
+                ),
+            ));
+        }
+        if current["metadata"].get("deletionTimestamp").is_some() {
+            return Err(ApiError::conflict(
+                "pods/binding",
+                name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
+        }
+        let mut next = current.clone();
+        next["spec"]["nodeName"] = json!(node);
+        Ok(Step::Replace(next))
+    })
     .await?;
     Ok(json_response(
         201,
@@ -617,45 +584,36 @@ async fn scale_update(
     };
     let mut plain = opts.clone();
     plain.apply = false;
-    let (out, _) = write::update(
-        ctx,
-        info,
-        ns,
-        name,
-        None,
-        &plain,
-        &admission::admit,
-        &|current| {
-            let Some(current) = current else {
-                return Ok(Step::Replace(json!({})));
-            };
-            let scale = next_scale(&scale_of(info, current))?;
-            if let Some(rv) = scale["metadata"]["resourceVersion"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                && Some(rv) != current["metadata"]["resourceVersion"].as_str()
-            {
-                return Err(ApiError::stale(&info.group_resource(), name));
-            }
-            let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
-                ApiError::invalid("Scale", name, Vec::new()).with_cause(
-                    "FieldValueInvalid",
-                    "Invalid value: must be an integer",
-                    "spec.replicas",
-                )
-            })?;
-            if replicas < 0 {
-                return Err(ApiError::invalid("Scale", name, Vec::new()).with_cause(
-                    "FieldValueInvalid",
-                    "Invalid value: must be greater than or equal to 0",
-                    "spec.replicas",
-                ));
-            }
-            let mut next = current.clone();
-            set_path(&mut next, &paths.spec_replicas, json!(replicas));
-            Ok(Step::Replace(next))
-        },
-    )
+    let (out, _) = write::update(ctx, info, ns, name, None, &plain, &|current| {
+        let Some(current) = current else {
+            return Ok(Step::Replace(json!({})));
+        };
+        let scale = next_scale(&scale_of(info, current))?;
+        if let Some(rv) = scale["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            && Some(rv) != current["metadata"]["resourceVersion"].as_str()
+        {
+            return Err(ApiError::stale(&info.group_resource(), name));
+        }
+        let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
+            ApiError::invalid("Scale", name, Vec::new()).with_cause(
+                "FieldValueInvalid",
+                "Invalid value: must be an integer",
+                "spec.replicas",
+            )
+        })?;
+        if replicas < 0 {
+            return Err(ApiError::invalid("Scale", name, Vec::new()).with_cause(
+                "FieldValueInvalid",
+                "Invalid value: must be greater than or equal to 0",
+                "spec.replicas",
+            ));
+        }
+        let mut next = current.clone();
+        set_path(&mut next, &paths.spec_replicas, json!(replicas));
+        Ok(Step::Replace(next))
+    })
     .await?;
     let _ = req;
     Ok(json_response(200, &scale_of(info, &out.object)))

@@ -79,23 +79,19 @@ pub fn parse(kind: PatchKind, body: &[u8]) -> ApiResult<Value> {
     }
 }
 
-/// Patch `target` (any JSON document: an object or a Scale view).
+/// Patch `target` (any JSON document: an object or a Scale view) with a non-apply patch.
 pub fn apply_to(
     kind: PatchKind,
     info: &ResourceInfo,
-    opts: &WriteOpts,
-    sub: Option<&str>,
     target: &Value,
     patch: &Value,
 ) -> ApiResult<Value> {
-    let _ = (opts, sub);
     match kind {
         PatchKind::Merge => Ok(rivulet_kube_merge::merge_patch(target, patch)),
         PatchKind::Json => rivulet_kube_merge::json_patch(target, patch)
             .map_err(|e| ApiError::new(e.http_status(), reason(e.http_status()), e.to_string())),
         PatchKind::Strategic => {
-            let schema = rivulet_kube_merge::BuiltinSchema::for_kind(&info.group, &info.kind);
-            rivulet_kube_merge::strategic_merge_patch(target, patch, &schema)
+            rivulet_kube_merge::strategic_merge_patch(target, patch, info.merge.0.as_ref())
                 .map_err(|e| ApiError::new(e.http_status(), reason(e.http_status()), e.to_string()))
         }
         PatchKind::Apply => Err(ApiError::unsupported_media_type(
@@ -117,6 +113,71 @@ fn reason(code: u16) -> &'static str {
     }
 }
 
+/// Check an applied configuration against the endpoint (AM `structuredmerge.go` `Apply`).
+fn check_applied(info: &ResourceInfo, name: &str, applied: &mut Value) -> ApiResult<()> {
+    let expected = info.api_version();
+    match applied["apiVersion"].as_str() {
+        Some(v) if v == expected => {}
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Incorrect version specified in apply patch. Specified patch version: {}, expected: {expected}",
+                other.unwrap_or_default()
+            )));
+        }
+    }
+    if applied["kind"].as_str() != Some(info.kind.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "Incorrect kind specified in apply patch. Specified patch kind: {}, expected: {}",
+            applied["kind"].as_str().unwrap_or_default(),
+            info.kind
+        )));
+    }
+    if applied["metadata"]
+        .get("managedFields")
+        .is_some_and(|m| !m.is_null())
+    {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+    }
+    match applied["metadata"]["name"].as_str() {
+        Some(n) if n != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        Some(_) => {}
+        None => {
+            if !applied["metadata"].is_object() {
+                applied["metadata"] = serde_json::json!({});
+            }
+            applied["metadata"]["name"] = Value::String(name.into());
+        }
+    }
+    Ok(())
+}
+
+fn conflict_error(info: &ResourceInfo, name: &str, e: &rivulet_kube_merge::ApplyError) -> ApiError {
+    match e {
+        rivulet_kube_merge::ApplyError::Conflicts(c) => {
+            let mut err = ApiError::new(409, "Conflict", c.to_string());
+            err.name = Some(name.to_string());
+            err.target = Some(Box::new((info.group.clone(), info.kind.clone())));
+            for conflict in &c.conflicts {
+                err = err.with_cause(
+                    "FieldManagerConflict",
+                    &conflict.cause_message(),
+                    &conflict.field,
+                );
+            }
+            err
+        }
+        other => ApiError::new(
+            other.http_status(),
+            reason(other.http_status()),
+            other.to_string(),
+        ),
+    }
+}
+
 /// The update step of a PATCH against the current object.
 pub fn step(
     kind: PatchKind,
@@ -127,17 +188,47 @@ pub fn step(
     current: Option<&Value>,
     patch: &Value,
 ) -> ApiResult<Step> {
-    let Some(current) = current else {
+    let view = current.map(|c| {
+        if info.group == "events.k8s.io" {
+            crate::api::events::from_core(c)
+        } else {
+            c.clone()
+        }
+    });
+    if kind == PatchKind::Apply {
+        let mut applied = patch.clone();
+        check_applied(info, name, &mut applied)?;
+        if view.is_none() && sub.is_some() {
+            return Err(ApiError::not_found(&info.group_resource(), name)
+                .with_target(&info.group, &info.kind));
+        }
+        let now = crate::util::now_rfc3339();
+        let request = rivulet_kube_merge::ApplyRequest {
+            live: view.as_ref(),
+            applied: &applied,
+            manager: opts.field_manager.as_deref().unwrap_or_default(),
+            force: opts.force,
+            scope: crate::api::admission::scope(info, opts),
+            now: &now,
+        };
+        let outcome = rivulet_kube_merge::apply(&request, info.merge.0.as_ref())
+            .map_err(|e| conflict_error(info, name, &e))?;
+        return match current {
+            None => Ok(Step::Create(incoming(info, outcome.object)?)),
+            Some(c) if !outcome.changed => Ok(Step::Replace(c.clone())),
+            Some(c) => {
+                let mut next = incoming(info, outcome.object)?;
+                next["metadata"]["resourceVersion"] = c["metadata"]["resourceVersion"].clone();
+                Ok(Step::Replace(next))
+            }
+        };
+    }
+    let (Some(current), Some(view)) = (current, view) else {
         return Err(
             ApiError::not_found(&info.group_resource(), name).with_target(&info.group, &info.kind)
         );
     };
-    let view = if info.group == "events.k8s.io" {
-        crate::api::events::from_core(current)
-    } else {
-        current.clone()
-    };
-    let patched = apply_to(kind, info, opts, sub, &view, patch)?;
+    let patched = apply_to(kind, info, &view, patch)?;
     let mut next = incoming(info, patched)?;
     if next["metadata"]["name"].as_str() != Some(name) {
         return Err(ApiError::bad_request(

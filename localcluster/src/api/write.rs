@@ -33,6 +33,8 @@ pub struct WriteOpts {
     pub force: bool,
     /// A server-side apply: managed fields come from the apply itself.
     pub apply: bool,
+    /// The write goes through the `/status` subresource.
+    pub status_subresource: bool,
 }
 
 impl WriteOpts {
@@ -72,6 +74,7 @@ impl WriteOpts {
             validation,
             force: q.flag("force"),
             apply: false,
+            status_subresource: false,
         })
     }
 }
@@ -134,11 +137,6 @@ async fn durable(ctx: &Ctx, outcome: Outcome) -> Outcome {
     outcome
 }
 
-/// Admission of a new or updated object: kind rules, schema, managed fields.
-pub type Admit<'a> = &'a (
-        dyn Fn(&ResourceInfo, Option<&Value>, &mut Value, &WriteOpts) -> ApiResult<()> + Send + Sync
-    );
-
 /// Create `body` (storage form) in `namespace`.
 pub async fn create(
     ctx: &Ctx,
@@ -146,7 +144,6 @@ pub async fn create(
     namespace: &str,
     mut body: Value,
     opts: &WriteOpts,
-    admit: Admit<'_>,
 ) -> ApiResult<Outcome> {
     objects::check_namespace(info, &mut body, namespace)?;
     let shown_name = body["metadata"]["name"]
@@ -158,7 +155,7 @@ pub async fn create(
         let mut obj = body.clone();
         let generated = objects::prepare_create(info, &mut obj)?;
         objects::validate(info, &obj)?;
-        admit(info, None, &mut obj, opts)?;
+        crate::api::admission::admit(info, None, &mut obj, opts)?;
         let name = obj["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -217,7 +214,6 @@ pub enum Step {
     /// Store this object (storage form, before the update rules).
     Replace(Value),
     /// Create this object (apply on a missing object).
-    #[allow(dead_code)] // produced by server-side apply, wired next
     Create(Value),
 }
 
@@ -230,7 +226,6 @@ pub async fn update(
     name: &str,
     subresource: Option<&str>,
     opts: &WriteOpts,
-    admit: Admit<'_>,
     compute: &(dyn Fn(Option<&Value>) -> ApiResult<Step> + Send + Sync),
 ) -> ApiResult<(Outcome, bool)> {
     let key = Ctx::key(info, namespace, name);
@@ -239,7 +234,7 @@ pub async fn update(
         let step = compute(current.as_ref().map(|c| &c.value))?;
         let (current, new) = match (step, current) {
             (Step::Create(obj), _) => {
-                return create(ctx, info, namespace, obj, opts, admit)
+                return create(ctx, info, namespace, obj, opts)
                     .await
                     .map(|o| (o, true));
             }
@@ -260,7 +255,7 @@ pub async fn update(
         }
         let mut obj = objects::prepare_update(info, subresource, &current.value, new)?;
         objects::validate(info, &obj)?;
-        admit(info, Some(&current.value), &mut obj, opts)?;
+        crate::api::admission::admit(info, Some(&current.value), &mut obj, opts)?;
         if obj == current.value {
             // No-op: no new version, no event (reference §2.1).
             ctx.store.wait_durable(current.rv).await;
@@ -400,6 +395,88 @@ fn add_finalizer(obj: &mut Value, f: &str) {
     }
 }
 
+/// The grace period of a delete: pods bound to a node and still running wait for the node
+/// agent (KK pod strategy `CheckGracefulDelete`); everything else goes at once.
+fn grace_period(info: &ResourceInfo, current: &Value, opts: &DeleteOpts) -> i64 {
+    let is_pod = info.group.is_empty() && info.plural == "pods";
+    let bound = current["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty());
+    let done = matches!(
+        current["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    );
+    if !is_pod || !bound || done {
+        return 0;
+    }
+    opts.grace
+        .or_else(|| current["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(30)
+        .max(0)
+}
+
+/// What a delete does to `current`: `None` = nothing (already deleting), else the object to
+/// store and whether it is removed instead.
+fn plan_delete(
+    info: &ResourceInfo,
+    name: &str,
+    current: &Value,
+    opts: &DeleteOpts,
+) -> ApiResult<Option<(Value, bool)>> {
+    let meta = &current["metadata"];
+    let deleting = meta.get("deletionTimestamp").is_some_and(|d| !d.is_null());
+    let mut next = current.clone();
+    let now = util::unix_now();
+    if info.group.is_empty() && info.plural == "namespaces" {
+        if PROTECTED_NAMESPACES.contains(&name) {
+            return Err(ApiError::forbidden(
+                &info.group_resource(),
+                name,
+                "this namespace may not be deleted",
+            ));
+        }
+        if deleting {
+            return Ok(None);
+        }
+        next["metadata"]["deletionTimestamp"] = json!(util::rfc3339(now));
+        next["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        next["status"]["phase"] = json!("Terminating");
+        return Ok(Some((next, false)));
+    }
+    let grace = grace_period(info, current, opts);
+    if deleting {
+        // A second delete can only shorten the grace period (the node agent's grace-0 delete).
+        let old_grace = meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
+        if grace >= old_grace || !(info.group.is_empty() && info.plural == "pods") {
+            return Ok(None);
+        }
+        next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+        next["metadata"]["deletionTimestamp"] = json!(util::rfc3339(now + grace));
+        let remove = grace == 0 && meta["finalizers"].as_array().is_none_or(Vec::is_empty);
+        return Ok(Some((next, remove)));
+    }
+    match opts.propagation.as_deref() {
+        Some("Orphan") => add_finalizer(&mut next, "orphan"),
+        Some("Foreground") => add_finalizer(&mut next, "foregroundDeletion"),
+        _ => {}
+    }
+    if info.storage == "apiextensions.k8s.io/customresourcedefinitions" {
+        add_finalizer(&mut next, objects::CRD_CLEANUP_FINALIZER);
+    }
+    let has_finalizers = next["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty());
+    if !has_finalizers && grace == 0 {
+        return Ok(Some((next, true)));
+    }
+    next["metadata"]["deletionTimestamp"] = json!(util::rfc3339(now + grace));
+    next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+    if let Some(g) = next["metadata"]["generation"].as_i64().filter(|g| *g > 0) {
+        next["metadata"]["generation"] = json!(g + 1);
+    }
+    Ok(Some((next, false)))
+}
+
 /// Delete one object following the options (finalizers, grace, propagation).
 pub async fn delete(
     ctx: &Ctx,
@@ -437,85 +514,15 @@ pub async fn delete(
                 "Precondition failed: ResourceVersion in precondition does not match the ResourceVersion in record",
             ));
         }
-        let is_pod = info.group.is_empty() && info.plural == "pods";
-        let deleting = meta.get("deletionTimestamp").is_some_and(|d| !d.is_null());
-        let mut next = current.value.clone();
-        let now = util::unix_now();
-        let remove_now;
-        if info.group.is_empty() && info.plural == "namespaces" {
-            if PROTECTED_NAMESPACES.contains(&name) {
-                return Err(ApiError::forbidden(
-                    &gr,
-                    name,
-                    "this namespace may not be deleted",
-                ));
-            }
-            if deleting {
+        let (next, remove_now) = match plan_delete(info, name, &current.value, opts)? {
+            None => {
                 return Ok(Deleted {
                     object: current.value.clone(),
                     gone: false,
                 });
             }
-            next["metadata"]["deletionTimestamp"] = json!(util::rfc3339(now));
-            next["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            next["status"]["phase"] = json!("Terminating");
-            remove_now = false;
-        } else {
-            let grace = if is_pod {
-                let bound = current.value["spec"]["nodeName"]
-                    .as_str()
-                    .is_some_and(|n| !n.is_empty());
-                let done = matches!(
-                    current.value["status"]["phase"].as_str(),
-                    Some("Succeeded" | "Failed")
-                );
-                if bound && !done {
-                    opts.grace
-                        .or_else(|| current.value["spec"]["terminationGracePeriodSeconds"].as_i64())
-                        .unwrap_or(30)
-                        .max(0)
-                } else {
-                    0
-                }
-            } else {
-                0
-            };
-            if deleting {
-                // A second delete can only shorten the grace period (the node agent's grace-0 delete).
-                let old_grace = meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
-                if grace >= old_grace || !is_pod {
-                    return Ok(Deleted {
-                        object: current.value.clone(),
-                        gone: false,
-                    });
-                }
-                next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
-                next["metadata"]["deletionTimestamp"] = json!(util::rfc3339(now + grace));
-                remove_now = grace == 0 && meta["finalizers"].as_array().is_none_or(Vec::is_empty);
-            } else {
-                match opts.propagation.as_deref() {
-                    Some("Orphan") => add_finalizer(&mut next, "orphan"),
-                    Some("Foreground") => add_finalizer(&mut next, "foregroundDeletion"),
-                    _ => {}
-                }
-                if info.storage == "apiextensions.k8s.io/customresourcedefinitions" {
-                    add_finalizer(&mut next, objects::CRD_CLEANUP_FINALIZER);
-                }
-                let has_finalizers = next["metadata"]["finalizers"]
-                    .as_array()
-                    .is_some_and(|f| !f.is_empty());
-                if has_finalizers || grace > 0 {
-                    next["metadata"]["deletionTimestamp"] = json!(util::rfc3339(now + grace));
-                    next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
-                    if let Some(g) = next["metadata"]["generation"].as_i64().filter(|g| *g > 0) {
-                        next["metadata"]["generation"] = json!(g + 1);
-                    }
-                    remove_now = false;
-                } else {
-                    remove_now = true;
-                }
-            }
-        }
+            Some(plan) => plan,
+        };
         if opts.dry_run {
             return Ok(Deleted {
                 object: next,

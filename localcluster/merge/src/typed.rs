@@ -2,7 +2,7 @@
 //! and removal of a path. These are the building blocks of server-side apply and of
 //! managedFields tracking (structured-merge-diff's `typed` package in miniature).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -340,12 +340,17 @@ impl CompareWalk<'_> {
     ) {
         let old_ids = item_ids(old, keys);
         let new_ids = item_ids(new, keys);
+        // First occurrence wins, as upstream ignores repeated items.
+        let mut old_by_id: HashMap<&PathElement, &Value> = HashMap::with_capacity(old.len());
+        for (id, item) in old_ids.iter().zip(old) {
+            old_by_id.entry(id).or_insert(item);
+        }
         let mut done = HashSet::new();
         for (id, new_item) in new_ids.iter().zip(new) {
             if !done.insert(id) {
                 continue;
             }
-            let old_item = old_ids.iter().position(|o| o == id).map(|i| &old[i]);
+            let old_item = old_by_id.get(id).copied();
             self.path.push(id.clone());
             match (old_item, keys) {
                 (None, _) => {
@@ -360,7 +365,7 @@ impl CompareWalk<'_> {
             self.path.pop();
         }
         for (id, old_item) in old_ids.iter().zip(old) {
-            if !new_ids.contains(id) && done.insert(id) {
+            if done.insert(id) {
                 self.path.push(id.clone());
                 if keys.is_some() {
                     self.removed(old_item, segs);

@@ -77,8 +77,8 @@ pub use apply::{ApplyError, ApplyOutcome, ApplyRequest, Conflict, ConflictError,
 pub use fieldset::{FieldPath, FieldSet, FieldsV1Error, PathElement};
 pub use json_patch::{JsonPatchError, MAX_OPERATIONS, json_patch};
 pub use managed::{
-    ManagedFieldsEntry, ManagedFieldsError, Operation, Scope, UpdateWrite, read_managed_fields,
-    record_update, write_managed_fields,
+    ANCIENT_CHANGES, MAX_UPDATE_MANAGERS, ManagedFieldsEntry, ManagedFieldsError, Operation, Scope,
+    UpdateWrite, read_managed_fields, record_update, write_managed_fields,
 };
 pub use merge_patch::{merge_patch, merge_patch_in_place};
 pub use schema::{BuiltinSchema, ListMapKey, ListType, MapType, MergeSchema, OpenApiSchema, Seg};

@@ -159,11 +159,19 @@ pub fn read_managed_fields(object: &Value) -> Result<Vec<ManagedFieldsEntry>, Ma
     }
 }
 
-/// Writes `entries` into `object`'s `metadata.managedFields`, dropping entries without fields
-/// and sorting like upstream (operation, time, manager, apiVersion, subresource); removes the
-/// field when nothing is left.
+/// Most `Update` entries kept per object (upstream `DefaultMaxUpdateManagers`).
+pub const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// Manager name of the entry that absorbs the oldest `Update` entries beyond the cap.
+pub const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Writes `entries` into `object`'s `metadata.managedFields`, dropping entries without fields,
+/// merging the oldest `Update` entries into [`ANCIENT_CHANGES`] (one per apiVersion) when there
+/// are more than [`MAX_UPDATE_MANAGERS`], and sorting like upstream (operation, time, manager,
+/// apiVersion, subresource); removes the field when nothing is left.
 pub fn write_managed_fields(object: &mut Value, mut entries: Vec<ManagedFieldsEntry>) {
     entries.retain(|e| !e.fields.is_empty());
+    cap_update_managers(&mut entries);
     entries.sort_by(|a, b| {
         (
             a.operation,
@@ -196,6 +204,59 @@ pub fn write_managed_fields(object: &mut Value, mut entries: Vec<ManagedFieldsEn
             "managedFields".into(),
             Value::Array(entries.iter().map(ManagedFieldsEntry::to_value).collect()),
         );
+    }
+}
+
+/// Upstream `capManagersManager`: oldest `Update` entries first, each merged into the bucket
+/// of its apiVersion (the first entry seen for that version becomes the bucket) until at most
+/// [`MAX_UPDATE_MANAGERS`] remain. The bucket takes the time of the latest entry merged in.
+fn cap_update_managers(entries: &mut Vec<ManagedFieldsEntry>) {
+    let mut order: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].operation == Operation::Update)
+        .collect();
+    if order.len() <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    order.sort_by(|&a, &b| {
+        (&entries[a].time, &entries[a].manager).cmp(&(&entries[b].time, &entries[b].manager))
+    });
+    let is_bucket = |e: &ManagedFieldsEntry, version: &str| {
+        e.manager == ANCIENT_CHANGES
+            && e.operation == Operation::Update
+            && e.subresource.is_none()
+            && e.api_version == version
+    };
+    let mut remaining = order.len();
+    let mut first_by_version: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::new();
+    let mut merged_away = Vec::new();
+    for &i in &order {
+        if remaining <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let version = entries[i].api_version.clone();
+        let Some(&first) = first_by_version.get(&version) else {
+            first_by_version.insert(version, i);
+            continue;
+        };
+        let bucket = (0..entries.len())
+            .find(|&b| !merged_away.contains(&b) && is_bucket(&entries[b], &version))
+            .unwrap_or(first);
+        if bucket == i {
+            continue;
+        }
+        let (fields, time) = (entries[i].fields.clone(), entries[i].time.clone());
+        let target = &mut entries[bucket];
+        ANCIENT_CHANGES.clone_into(&mut target.manager);
+        target.subresource = None;
+        target.fields.union_in_place(&fields);
+        target.time = time;
+        merged_away.push(i);
+        remaining -= 1;
+    }
+    merged_away.sort_unstable();
+    for i in merged_away.into_iter().rev() {
+        entries.remove(i);
     }
 }
 
@@ -545,6 +606,50 @@ mod tests {
         reset["metadata"]["managedFields"] = json!([{}]);
         let out = record_update(&write(Some(&created), "creator", T2), reset, &cm()).unwrap();
         assert!(out["metadata"].get("managedFields").is_none());
+    }
+
+    #[test]
+    fn update_managers_beyond_ten_merge_into_ancient_changes() {
+        let mut object = config_map(json!({}));
+        let mut data = Map::new();
+        for i in 0..12 {
+            data.insert(format!("k{i:02}"), json!("v"));
+        }
+        object["data"] = Value::Object(data);
+        let entries: Vec<ManagedFieldsEntry> = (0..12)
+            .map(|i| ManagedFieldsEntry {
+                manager: format!("m{i:02}"),
+                operation: Operation::Update,
+                api_version: "v1".into(),
+                time: Some(format!("2026-11-23T08:00:{i:02}Z")),
+                subresource: None,
+                fields: FieldSet::from_fields_v1(&json!({"f:data": {format!("f:k{i:02}"): {}}}))
+                    .unwrap(),
+            })
+            .collect();
+        write_managed_fields(&mut object, entries);
+        let out = read_managed_fields(&object).unwrap();
+        let managers: Vec<_> = out.iter().map(|e| e.manager.as_str()).collect();
+        assert_eq!(
+            managers,
+            [
+                "ancient-changes",
+                "m03",
+                "m04",
+                "m05",
+                "m06",
+                "m07",
+                "m08",
+                "m09",
+                "m10",
+                "m11"
+            ]
+        );
+        assert_eq!(
+            out[0].fields.to_fields_v1(),
+            json!({"f:data": {"f:k00": {}, "f:k01": {}, "f:k02": {}}})
+        );
+        assert_eq!(out[0].time.as_deref(), Some("2026-11-23T08:00:02Z"));
     }
 
     #[test]

@@ -29,6 +29,13 @@ pub fn unknown_field_message(path: &str) -> String {
     format!("unknown field {}", crate::error::go_quote(path))
 }
 
+/// The `400 BadRequest` message for unknown fields under `fieldValidation=Strict` (upstream
+/// `runtime.NewStrictDecodingError`): `strict decoding error: unknown field "a", unknown field "b"`.
+pub fn strict_decoding_message(paths: &[String]) -> String {
+    let fields: Vec<String> = paths.iter().map(|p| unknown_field_message(p)).collect();
+    format!("strict decoding error: {}", fields.join(", "))
+}
+
 fn key_path(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_owned()
@@ -167,6 +174,10 @@ mod tests {
         assert_eq!(
             unknown_field_message(&pruned[1]),
             r#"unknown field "spec.b""#
+        );
+        assert_eq!(
+            strict_decoding_message(&pruned[..2]),
+            r#"strict decoding error: unknown field "junk", unknown field "spec.b""#
         );
     }
 

@@ -170,6 +170,72 @@ impl Schema {
     }
 }
 
+/// Compiles a `pattern` with Go's `regexp` meaning of the Perl classes: `\d`, `\w`, `\s` and
+/// `\b` are ASCII-only in Go (RE2) but Unicode-aware in Rust's `regex`, so they are rewritten to
+/// their ASCII forms first.
+pub fn go_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    let mut class_start = false;
+    while let Some(c) = chars.next() {
+        let at_class_start = std::mem::take(&mut class_start);
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                let ascii = match (in_class, e) {
+                    (false, 'd') => Some("[0-9]"),
+                    (false, 'D') => Some("[^0-9]"),
+                    (false, 'w') => Some("[0-9A-Za-z_]"),
+                    (false, 'W') => Some("[^0-9A-Za-z_]"),
+                    (false, 's') => Some(r"[\t\n\f\r ]"),
+                    (false, 'S') => Some(r"[^\t\n\f\r ]"),
+                    (false, 'b') => Some(r"(?-u:\b)"),
+                    (false, 'B') => Some(r"(?-u:\B)"),
+                    (true, 'd') => Some("0-9"),
+                    (true, 'w') => Some("0-9A-Za-z_"),
+                    (true, 's') => Some(r"\t\n\f\r "),
+                    _ => None,
+                };
+                if let Some(a) = ascii {
+                    out.push_str(a);
+                } else {
+                    out.push('\\');
+                    out.push(e);
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                class_start = true;
+            }
+            '[' if chars.peek() == Some(&':') => {
+                // A POSIX class such as [:alpha:], copied through.
+                out.push(c);
+                for p in chars.by_ref() {
+                    out.push(p);
+                    if p == ']' {
+                        break;
+                    }
+                }
+            }
+            ']' if in_class && !at_class_start => {
+                in_class = false;
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    Regex::new(&out)
+}
+
 struct Parser<'a> {
     map: &'a Map<String, Value>,
     path: &'a FieldPath,
@@ -208,7 +274,7 @@ impl Parser<'_> {
         let pattern = self.string("pattern");
         if !pattern.is_empty() {
             s.pattern = Some(Pattern {
-                regex: Regex::new(&pattern).ok(),
+                regex: go_regex(&pattern).ok(),
                 source: pattern,
             });
         }
@@ -578,6 +644,26 @@ mod tests {
                 "missing {expected:?} in {text:#?}"
             );
         }
+    }
+
+    #[test]
+    fn patterns_use_go_ascii_perl_classes() {
+        let re = |p: &str| go_regex(p).expect("compiles");
+        assert!(re(r"^\d+$").is_match("123"));
+        assert!(
+            !re(r"^\d+$").is_match("١٢٣"),
+            "Arabic-Indic digits are not \\d in Go"
+        );
+        assert!(!re(r"^\w+$").is_match("é"));
+        assert!(re(r"^[\w.-]+$").is_match("a.b-c_1"));
+        assert!(!re(r"^[\d]+$").is_match("٣"));
+        assert!(re(r"^\s$").is_match("\t"));
+        assert!(!re(r"^\s$").is_match("\u{a0}"));
+        assert!(re(r"\bword\b").is_match("a word here"));
+        assert!(re(r"^[]a]+$").is_match("]a"));
+        assert!(re(r"^[[:alpha:]]+$").is_match("abc"));
+        assert!(re(r"^\.\\$").is_match(".\\"));
+        assert!(go_regex("(").is_err());
     }
 
     #[test]

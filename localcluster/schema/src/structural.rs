@@ -879,7 +879,7 @@ fn junctors(
         nested(not, false, false, &path.child("not"), errs);
     }
     if let Some(p) = &s.pattern
-        && let Err(e) = regex::Regex::new(&p.source)
+        && let Err(e) = crate::schema::go_regex(&p.source)
     {
         errs.push(FieldError::invalid(
             path.child("pattern"),

@@ -2,7 +2,8 @@
 //! (Package literal or URL archives, verified and safely unpacked), secrets and configmaps, then
 //! specializes the runtime container. See `docs/fetcher.md`.
 //!
-//! The wire types in [`types`] are what the router sends to `POST /specialize`.
+//! The wire types in [`types`] are what the router sends to `POST /specialize`;
+//! [`FunctionSpecializeRequest::for_function`] builds one the way Fission's executor does.
 
 pub mod archive;
 pub mod checksum;
@@ -13,6 +14,7 @@ pub mod fetch;
 pub mod http;
 pub mod package;
 pub mod paths;
+pub mod request;
 pub mod runtime;
 pub mod server;
 pub mod source;

@@ -6,7 +6,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::ConditionedStatus;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 /// Desired state of an Environment: the runtime (and builder) images and how the warm pool of
 /// runtime pods is shaped.
@@ -16,7 +16,7 @@ use crate::common::ConditionedStatus;
     version = "v1",
     kind = "Environment",
     namespaced,
-    status = "ConditionedStatus",
+    status = "EnvironmentStatus",
     doc = "A Fission Environment: a language runtime image, an optional builder, and a warm pool of runtime pods that functions are specialized into.",
     printcolumn(name = "Image", type_ = "string", json_path = ".spec.runtime.image"),
     printcolumn(
@@ -26,6 +26,7 @@ use crate::common::ConditionedStatus;
         priority = 1
     ),
     printcolumn(name = "Poolsize", type_ = "integer", json_path = ".spec.poolsize"),
+    printcolumn(name = "Warm", type_ = "integer", json_path = ".status.readyPods"),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -119,6 +120,48 @@ pub mod placement_split {
     pub const UNIFORM: &str = "Uniform";
     /// Counts proportional to allocatable CPU.
     pub const WEIGHTED: &str = "Weighted";
+}
+
+/// Observed state of an Environment: its warm pool, per cluster, and conditions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentStatus {
+    /// `metadata.generation` of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` (every desired warm pod is Ready) and `Placed` (which clusters hold the pool, or
+    /// why it is local only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::schema::conditions")]
+    pub conditions: Vec<Condition>,
+    /// Warm pods wanted in total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_size: Option<i32>,
+    /// Warm pods of the current spec that are Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_pods: Option<i32>,
+    /// The pool per cluster (`local` or a Liqo remote cluster ID).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub clusters: Vec<ClusterPoolStatus>,
+}
+
+/// The warm pool in one cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClusterPoolStatus {
+    /// `local`, or the Liqo remote cluster ID.
+    pub name: String,
+    /// Warm pods wanted in this cluster.
+    pub desired: i32,
+    /// Warm pods of the current spec Ready in this cluster.
+    pub ready: i32,
+}
+
+impl EnvironmentStatus {
+    /// The condition of the given type, if present.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
 }
 
 /// The runtime container of function pods.

@@ -31,7 +31,9 @@ pub mod validation;
 
 pub use canary::{CanaryConfig, CanaryConfigSpec, CanaryConfigStatus};
 pub use common::{ConditionedStatus, FunctionReference, ObjectRef, SecretOrConfigMapRef};
-pub use environment::{Builder, Environment, EnvironmentSpec, Placement, Runtime};
+pub use environment::{
+    Builder, ClusterPoolStatus, Environment, EnvironmentSpec, EnvironmentStatus, Placement, Runtime,
+};
 pub use function::{
     ExecutionStrategy, ExecutorType, Function, FunctionPackageRef, FunctionSpec, InvokeStrategy,
     PackageRef,

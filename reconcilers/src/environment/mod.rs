@@ -2,3 +2,5 @@
 
 pub mod plan;
 pub mod pool_pod;
+pub mod reconciler;
+pub mod status;

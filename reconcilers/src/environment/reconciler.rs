@@ -1,0 +1,400 @@
+//! The environment reconciler: keeps each Environment's warm pool at its desired per-cluster
+//! counts. Pipeline: read pods, nodes and offloading state → validate → place and plan (pure) →
+//! create/delete warm pods → status (server-side apply on `/status`, only when it changed).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use rivulet_api::environment::placement_split;
+use rivulet_api::keys::{executor_types, fission_labels};
+use rivulet_api::liqo::{NamespaceOffloadingStatus, offloading_phase};
+use rivulet_api::validation::validate_environment;
+use rivulet_api::{Environment, EnvironmentStatus};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::plan::{PoolPlan, WarmPod, cluster_counts, plan_pool};
+use super::pool_pod::{
+    PoolPodConfig, PoolPodError, build_pool_pod, pool_spec_hash, warm_pod_selector,
+};
+use super::status::{Observed, build_status};
+use crate::placement::{LOCAL_CLUSTER, discover_clusters, select_clusters, split};
+
+/// Field manager of every write this reconciler makes.
+pub const FIELD_MANAGER: &str = "rivulet-environment";
+/// Periodic re-check even without events (cheap when converged: reads only).
+const RESYNC: Duration = Duration::from_mins(5);
+/// Retry delay after a failed reconcile.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// Everything a reconcile needs besides the Environment.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Operator settings of pool pods.
+    pub pool: PoolPodConfig,
+    /// Cache of Nodes (clusters are derived from them).
+    pub nodes: reflector::Store<Node>,
+    /// The served `NamespaceOffloading` version, if Liqo is installed.
+    pub offloading: Option<ApiResource>,
+    /// Event recorder.
+    pub recorder: Recorder,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a reconcile failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Environment was not read from the API server (no namespace or uid).
+    #[error("Environment {0} has no namespace or uid")]
+    Metadata(String),
+    /// Listing the warm pods failed.
+    #[error("listing warm pods of {env}: {source}")]
+    ListPods {
+        /// namespace/name.
+        env: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// Reading the namespace's NamespaceOffloading failed.
+    #[error("reading NamespaceOffloading of namespace {namespace}: {source}")]
+    Offloading {
+        /// Namespace.
+        namespace: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// A pool pod could not be built from the spec.
+    #[error(transparent)]
+    Build(#[from] PoolPodError),
+    /// Creating a pool pod failed.
+    #[error("creating a warm pod of {env} in cluster {cluster}: {source}")]
+    CreatePod {
+        /// namespace/name.
+        env: String,
+        /// Target cluster.
+        cluster: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// Deleting a warm pod failed.
+    #[error("deleting warm pod {pod}: {source}")]
+    DeletePod {
+        /// Pod name.
+        pod: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// Writing the status failed.
+    #[error("writing status of {env}: {source}")]
+    Status {
+        /// namespace/name.
+        env: String,
+        /// Cause.
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    /// Stable label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Metadata(_) => "metadata",
+            Self::ListPods { .. } => "list_pods",
+            Self::Offloading { .. } => "offloading",
+            Self::Build(_) => "build",
+            Self::CreatePod { .. } => "create_pod",
+            Self::DeletePod { .. } => "delete_pod",
+            Self::Status { .. } => "status",
+        }
+    }
+}
+
+/// Reconciles one Environment.
+pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = format!("{}/{}", env.namespace().unwrap_or_default(), env.name_any());
+    let (Some(namespace), Some(uid)) = (env.namespace(), env.uid()) else {
+        return Err(Error::Metadata(key));
+    };
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let warm: Vec<WarmPod> = pods
+        .list(&ListParams::default().labels(&warm_pod_selector(&uid)))
+        .await
+        .map_err(|source| Error::ListPods {
+            env: key.clone(),
+            source,
+        })?
+        .items
+        .iter()
+        .map(WarmPod::from_pod)
+        .collect();
+
+    let errors = validate_environment(&env);
+    if !errors.is_empty() {
+        let observed = Observed {
+            errors: &errors,
+            selection: None,
+            counts: &BTreeMap::new(),
+            plan: &PoolPlan::default(),
+        };
+        let status = build_status(&env, &observed, &now());
+        if write_status(&env, &ctx, status).await? {
+            publish(
+                &ctx,
+                &env,
+                EventType::Warning,
+                "InvalidSpec",
+                &errors.to_string(),
+            )
+            .await;
+        }
+        // Nothing is deleted: an invalid edit must not cost the pool. Await the fix.
+        return Ok(Action::await_change());
+    }
+
+    ctx.nodes.wait_until_ready().await.ok();
+    let nodes: Vec<Node> = ctx
+        .nodes
+        .state()
+        .iter()
+        .map(|n| n.as_ref().clone())
+        .collect();
+    let selection = select_clusters(&discover_clusters(&nodes), env.spec.placement.as_ref());
+    let split_kind = env
+        .spec
+        .placement
+        .as_ref()
+        .and_then(|p| p.split.as_deref())
+        .filter(|s| *s == placement_split::WEIGHTED);
+    let desired = split(env.spec.pool_size(), &selection.clusters, split_kind);
+    let hash = pool_spec_hash(&env.spec, &ctx.pool);
+    let wants_remote = desired
+        .iter()
+        .any(|(cluster, n)| cluster != LOCAL_CLUSTER && *n > 0);
+    let offloaded = wants_remote && offloading_ready(&ctx, &namespace).await?;
+    let plan = plan_pool(&desired, &hash, &warm, |_| offloaded);
+
+    for pod in &plan.delete {
+        match pods.delete(pod, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => {
+                return Err(Error::DeletePod {
+                    pod: pod.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    for (cluster, count) in &plan.create {
+        let pod = build_pool_pod(&env, cluster, &hash, &ctx.pool)?;
+        for _ in 0..*count {
+            pods.create(&PostParams::default(), &pod)
+                .await
+                .map_err(|source| Error::CreatePod {
+                    env: key.clone(),
+                    cluster: cluster.clone(),
+                    source,
+                })?;
+        }
+    }
+    if !plan.is_empty() {
+        let created: i32 = plan.create.values().sum();
+        info!(env = %key, created, deleted = plan.delete.len(), "converging warm pool");
+        let note = format!(
+            "created {created} and deleted {} warm pods",
+            plan.delete.len()
+        );
+        publish(&ctx, &env, EventType::Normal, "PoolScaled", &note).await;
+    }
+
+    let counts = cluster_counts(&desired, &hash, &warm);
+    let observed = Observed {
+        errors: &errors,
+        selection: Some(&selection),
+        counts: &counts,
+        plan: &plan,
+    };
+    let status = build_status(&env, &observed, &now());
+    if write_status(&env, &ctx, status).await? && selection.clusters.is_empty() {
+        publish(
+            &ctx,
+            &env,
+            EventType::Warning,
+            selection.reason,
+            &selection.message,
+        )
+        .await;
+    }
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Failed reconciles are retried after a short delay; the error is logged with its cause.
+// The signature is kube-runtime's `error_policy` contract.
+#[allow(clippy::needless_pass_by_value)]
+pub fn error_policy(env: Arc<Environment>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(env = %env.name_any(), reason = error.metric_label(), "reconcile failed: {error}");
+    Action::requeue(RETRY)
+}
+
+/// Whether the namespace's `NamespaceOffloading` reports `Ready`.
+async fn offloading_ready(ctx: &Context, namespace: &str) -> Result<bool, Error> {
+    let Some(resource) = &ctx.offloading else {
+        return Ok(false);
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, resource);
+    let object = api
+        .get_opt(rivulet_api::keys::liqo::NAMESPACE_OFFLOADING_NAME)
+        .await
+        .map_err(|source| Error::Offloading {
+            namespace: namespace.to_owned(),
+            source,
+        })?;
+    let status: Option<NamespaceOffloadingStatus> = object
+        .and_then(|o| o.data.get("status").cloned())
+        .and_then(|s| serde_json::from_value(s).ok());
+    Ok(status.and_then(|s| s.offloading_phase).as_deref() == Some(offloading_phase::READY))
+}
+
+/// Applies the status when it differs from the stored one; returns whether it wrote.
+async fn write_status(
+    env: &Environment,
+    ctx: &Context,
+    status: EnvironmentStatus,
+) -> Result<bool, Error> {
+    if env.status.as_ref() == Some(&status) {
+        return Ok(false);
+    }
+    let api: Api<Environment> =
+        Api::namespaced(ctx.client.clone(), &env.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": rivulet_api::API_VERSION,
+        "kind": "Environment",
+        "status": status,
+    });
+    api.patch_status(
+        &env.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|source| Error::Status {
+        env: env.name_any(),
+        source,
+    })?;
+    Ok(true)
+}
+
+async fn publish(ctx: &Context, env: &Environment, type_: EventType, reason: &str, note: &str) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1024).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &env.object_ref(&())).await {
+        warn!(env = %env.name_any(), "cannot publish event {reason}: {e}");
+    }
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// Hash of the node fields placement depends on, so heartbeats do not trigger reconciles.
+// kube-runtime predicates return `Option<u64>`.
+#[allow(clippy::unnecessary_wraps)]
+fn placement_shape(node: &Node) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    node.metadata.labels.hash(&mut hasher);
+    node.spec
+        .as_ref()
+        .and_then(|s| s.unschedulable)
+        .hash(&mut hasher);
+    if let Some(status) = &node.status {
+        status
+            .allocatable
+            .as_ref()
+            .and_then(|a| a.get("cpu"))
+            .map(|q| q.0.clone())
+            .hash(&mut hasher);
+        let ready = status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.status.clone());
+        ready.hash(&mut hasher);
+    }
+    Some(hasher.finish())
+}
+
+/// Runs the environment reconciler until `shutdown` resolves.
+pub fn run(
+    client: Client,
+    pool: PoolPodConfig,
+    offloading: Option<ApiResource>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> {
+    let (nodes, writer) = reflector::store::<Node>();
+    let node_changes = reflector(
+        writer,
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+    )
+    .applied_objects()
+    .predicate_filter(placement_shape, PredicateConfig::default())
+    .filter_map(|node| std::future::ready(node.ok().map(|_| ())));
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        pool,
+        nodes,
+        offloading,
+        recorder,
+    });
+    let pool_pods = watcher::Config::default().labels(&format!(
+        "{}={},{}=true",
+        fission_labels::EXECUTOR_TYPE,
+        executor_types::POOLMGR,
+        fission_labels::MANAGED
+    ));
+    Controller::new(
+        Api::<Environment>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    )
+    .owns(Api::<Pod>::all(client), pool_pods)
+    .reconcile_all_on(node_changes)
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| {
+        if let Err(e) = result {
+            tracing::debug!("environment controller: {e}");
+        }
+        std::future::ready(())
+    })
+}

@@ -1,0 +1,484 @@
+//! The environment reconciler against a real API server (localcluster): convergence, placement
+//! over simulated Liqo clusters, offloading gating, claim → refill, spec roll that spares claimed
+//! pods, cluster loss, idempotency (no write on an unchanged reconcile), and restart adoption.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ApiResource, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{reflector, watcher};
+use kube::{Api, Client, ResourceExt};
+use rivulet_api::Environment;
+use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
+use rivulet_reconcilers::environment::reconciler::{Context, reconcile, run};
+use rivulet_testing::{TestCluster, eventually};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let all = rivulet_api::crds::fission_crds()
+        .into_iter()
+        .chain([rivulet_api::crds::namespace_offloading_crd(false)]);
+    for crd in all {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+        let name = crd.metadata.name.clone().unwrap();
+        eventually(WAIT, &format!("{name} established"), || {
+            let crds = crds.clone();
+            let name = name.clone();
+            async move {
+                let crd = crds.get(&name).await.map_err(|e| e.to_string())?;
+                let established = crd
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                if established {
+                    Ok(())
+                } else {
+                    Err("not established".into())
+                }
+            }
+        })
+        .await;
+    }
+}
+
+async fn add_node(client: &Client, name: &str, remote: Option<(&str, &str)>) {
+    let mut labels = json!({"kubernetes.io/hostname": name});
+    if let Some((id, region)) = remote {
+        labels["liqo.io/type"] = "virtual-node".into();
+        labels["liqo.io/remote-cluster-id"] = id.into();
+        labels["topology.liqo.io/region"] = region.into();
+    }
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node: Node =
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap();
+    nodes.create(&PostParams::default(), &node).await.unwrap();
+    let status = json!({"status": {
+        "allocatable": {"cpu": "4", "pods": "110"},
+        "capacity": {"cpu": "4", "pods": "110"},
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "ready"}]
+    }});
+    nodes
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+}
+
+async fn add_namespace(client: &Client, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+}
+
+async fn mark_offloading_ready(client: &Client, namespace: &str) {
+    let resource = offloading_resource();
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &resource);
+    let object: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "offloading.liqo.io/v1beta1", "kind": "NamespaceOffloading",
+        "metadata": {"name": "offloading", "namespace": namespace},
+        "spec": {"namespaceMappingStrategy": "EnforceSameName", "podOffloadingStrategy": "LocalAndRemote"}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
+    let status = json!({"status": {"offloadingPhase": "Ready", "observedGeneration": 1}});
+    api.patch_status(
+        "offloading",
+        &PatchParams::default(),
+        &Patch::Merge(&status),
+    )
+    .await
+    .unwrap();
+}
+
+fn offloading_resource() -> ApiResource {
+    ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        "offloading.liqo.io",
+        "v1beta1",
+        "NamespaceOffloading",
+    ))
+}
+
+async fn create_env(client: &Client, namespace: &str, name: &str, poolsize: i32) -> Environment {
+    let api: Api<Environment> = Api::namespaced(client.clone(), namespace);
+    let env: Environment = serde_json::from_value(json!({
+        "apiVersion": "fission.io/v1", "kind": "Environment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"version": 3, "runtime": {"image": "fission/python-env"}, "poolsize": poolsize}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &env).await.unwrap()
+}
+
+/// Warm pods per cluster label.
+async fn warm_counts(client: &Client, namespace: &str) -> BTreeMap<String, usize> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels("executorType=poolmgr,managed=true"))
+        .await
+        .unwrap();
+    let mut counts = BTreeMap::new();
+    for pod in list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+    {
+        *counts
+            .entry(
+                pod.labels()
+                    .get("rivulet.dev/cluster")
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn wait_counts(client: &Client, namespace: &str, expected: &[(&str, usize)]) {
+    let expected: BTreeMap<String, usize> = expected
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect();
+    eventually(WAIT, &format!("warm pods {expected:?}"), || {
+        let expected = expected.clone();
+        async move {
+            let counts = warm_counts(client, namespace).await;
+            if counts == expected {
+                Ok(())
+            } else {
+                Err(format!("{counts:?}"))
+            }
+        }
+    })
+    .await;
+}
+
+/// A context for calling `reconcile` directly (as a freshly started controller would).
+async fn direct_context(client: &Client) -> Arc<Context> {
+    let (nodes, writer) = reflector::store::<Node>();
+    let stream = reflector(
+        writer,
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+    );
+    tokio::spawn(stream.for_each(|_| std::future::ready(())));
+    nodes.wait_until_ready().await.unwrap();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "test".into(),
+            instance: None,
+        },
+    );
+    Arc::new(Context {
+        client: client.clone(),
+        pool: PoolPodConfig::default(),
+        nodes,
+        offloading: Some(offloading_resource()),
+        recorder,
+    })
+}
+
+fn start_controller(client: &Client) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    tokio::spawn(run(
+        client.clone(),
+        PoolPodConfig::default(),
+        Some(offloading_resource()),
+        shutdown,
+    ));
+    stop
+}
+
+async fn three_clusters(client: &Client, namespace: &str) {
+    install_crds(client).await;
+    add_node(client, "venice", None).await;
+    add_node(client, "liqo-naples", Some(("naples", "south"))).await;
+    add_node(client, "liqo-florence", Some(("florence", "center"))).await;
+    add_namespace(client, namespace).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_of_nine_over_three_clusters_is_three_each_and_idempotent() {
+    let tc = TestCluster::start().await.unwrap();
+    let client = tc.client.clone();
+    three_clusters(&client, "liqo-demo").await;
+    mark_offloading_ready(&client, "liqo-demo").await;
+    let stop = start_controller(&client);
+    create_env(&client, "liqo-demo", "python", 9).await;
+    wait_counts(
+        &client,
+        "liqo-demo",
+        &[("florence", 3), ("local", 3), ("naples", 3)],
+    )
+    .await;
+
+    // Remote pods are pinned to their cluster and tolerate the virtual-node taint.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "liqo-demo");
+    let naples = pods
+        .list(&ListParams::default().labels("rivulet.dev/cluster=naples"))
+        .await
+        .unwrap();
+    let spec = naples.items[0].spec.clone().unwrap();
+    let term = &spec
+        .affinity
+        .unwrap()
+        .node_affinity
+        .unwrap()
+        .required_during_scheduling_ignored_during_execution
+        .unwrap()
+        .node_selector_terms[0];
+    let expr = &term.match_expressions.as_ref().unwrap()[0];
+    assert_eq!(
+        (expr.key.as_str(), expr.values.clone().unwrap()),
+        ("liqo.io/remote-cluster-id", vec!["naples".to_owned()])
+    );
+    assert!(
+        spec.tolerations
+            .unwrap()
+            .iter()
+            .any(|t| t.key.as_deref() == Some("virtual-node.liqo.io/not-allowed"))
+    );
+    assert!(spec.topology_spread_constraints.is_none());
+
+    // Status reports the pool per cluster.
+    let envs: Api<Environment> = Api::namespaced(client.clone(), "liqo-demo");
+    let status = eventually(WAIT, "status with clusters", || {
+        let envs = envs.clone();
+        async move {
+            let env = envs.get("python").await.map_err(|e| e.to_string())?;
+            match env.status {
+                Some(s) if s.clusters.len() == 3 => Ok(s),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    assert_eq!(status.pool_size, Some(9));
+    let placed = status.condition("Placed").unwrap();
+    assert_eq!(
+        (placed.status.as_str(), placed.reason.as_str()),
+        ("True", "Placed")
+    );
+
+    // Stop the controller; a fresh reconcile (what a restarted controller does first) writes
+    // nothing, several times over: the global resourceVersion does not move.
+    stop.send(()).unwrap();
+    let ctx = direct_context(&client).await;
+    let before = tc.cluster.resource_version();
+    let env = Arc::new(envs.get("python").await.unwrap());
+    for _ in 0..3 {
+        reconcile(env.clone(), ctx.clone()).await.unwrap();
+    }
+    assert_eq!(
+        tc.cluster.resource_version(),
+        before,
+        "an unchanged reconcile must not write"
+    );
+    tc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seven_is_three_two_two_and_remote_pods_wait_for_offloading() {
+    let tc = TestCluster::start().await.unwrap();
+    let client = tc.client.clone();
+    three_clusters(&client, "liqo-demo").await;
+    let _stop = start_controller(&client);
+    create_env(&client, "liqo-demo", "python", 7).await;
+    // No NamespaceOffloading yet: only the local share exists, and the status says why.
+    wait_counts(&client, "liqo-demo", &[("local", 3)]).await;
+    let envs: Api<Environment> = Api::namespaced(client.clone(), "liqo-demo");
+    eventually(WAIT, "status explaining the wait", || {
+        let envs = envs.clone();
+        async move {
+            let env = envs.get("python").await.map_err(|e| e.to_string())?;
+            let message = env
+                .status
+                .and_then(|s| s.condition("Ready").map(|c| c.message.clone()))
+                .unwrap_or_default();
+            if message.contains("wait until the namespace's NamespaceOffloading is Ready") {
+                Ok(())
+            } else {
+                Err(message)
+            }
+        }
+    })
+    .await;
+    mark_offloading_ready(&client, "liqo-demo").await;
+    // Touch the Environment so the reconciler looks again (offloading is not watched by it).
+    envs.patch(
+        "python",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"touch": "1"}}})),
+    )
+    .await
+    .unwrap();
+    wait_counts(
+        &client,
+        "liqo-demo",
+        &[("florence", 2), ("local", 3), ("naples", 2)],
+    )
+    .await;
+    tc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claimed_pods_are_refilled_and_survive_a_spec_roll() {
+    let tc = TestCluster::start().await.unwrap();
+    let client = tc.client.clone();
+    install_crds(&client).await;
+    add_node(&client, "venice", None).await;
+    add_namespace(&client, "fns").await;
+    let _stop = start_controller(&client);
+    create_env(&client, "fns", "python", 3).await;
+    wait_counts(&client, "fns", &[("local", 3)]).await;
+
+    // Claim one pod as the router does: one label update. The pool refills to 3 warm pods.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "fns");
+    let warm = pods
+        .list(&ListParams::default().labels("managed=true"))
+        .await
+        .unwrap();
+    let claimed = warm.items[0].name_any();
+    let relabel = json!({"metadata": {"labels": {"managed": "false", "functionName": "hello"}}});
+    pods.patch(&claimed, &PatchParams::default(), &Patch::Merge(&relabel))
+        .await
+        .unwrap();
+    wait_counts(&client, "fns", &[("local", 3)]).await;
+
+    // Change the image: warm pods roll, the claimed (specialized) pod is not touched.
+    let claimed_rv = pods.get(&claimed).await.unwrap().resource_version();
+    let old_hash = warm.items[1].labels()["rivulet.dev/pool-spec-hash"].clone();
+    let envs: Api<Environment> = Api::namespaced(client.clone(), "fns");
+    envs.patch(
+        "python",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"runtime": {"image": "fission/python-env:1.2"}}})),
+    )
+    .await
+    .unwrap();
+    eventually(WAIT, "warm pods of the new spec only", || {
+        let pods = pods.clone();
+        let old_hash = old_hash.clone();
+        async move {
+            let list = pods
+                .list(&ListParams::default().labels("managed=true"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let live: Vec<&Pod> = list
+                .items
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .collect();
+            let images: Vec<String> = live
+                .iter()
+                .map(|p| {
+                    p.spec.as_ref().unwrap().containers[0]
+                        .image
+                        .clone()
+                        .unwrap()
+                })
+                .collect();
+            let stale = live
+                .iter()
+                .any(|p| p.labels()["rivulet.dev/pool-spec-hash"] == old_hash);
+            if live.len() == 3 && !stale && images.iter().all(|i| i == "fission/python-env:1.2") {
+                Ok(())
+            } else {
+                Err(format!("{images:?}"))
+            }
+        }
+    })
+    .await;
+    let still = pods.get(&claimed).await.unwrap();
+    assert_eq!(
+        still.resource_version(),
+        claimed_rv,
+        "the claimed pod must not be written"
+    );
+    assert!(still.metadata.deletion_timestamp.is_none());
+    tc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_cluster_has_its_pods_recreated_elsewhere() {
+    let tc = TestCluster::start().await.unwrap();
+    let client = tc.client.clone();
+    three_clusters(&client, "liqo-demo").await;
+    mark_offloading_ready(&client, "liqo-demo").await;
+    let _stop = start_controller(&client);
+    create_env(&client, "liqo-demo", "python", 9).await;
+    wait_counts(
+        &client,
+        "liqo-demo",
+        &[("florence", 3), ("local", 3), ("naples", 3)],
+    )
+    .await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .delete("liqo-florence", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_counts(&client, "liqo-demo", &[("local", 5), ("naples", 4)]).await;
+    tc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_spec_keeps_the_pool_and_says_why() {
+    let tc = TestCluster::start().await.unwrap();
+    let client = tc.client.clone();
+    install_crds(&client).await;
+    add_node(&client, "venice", None).await;
+    add_namespace(&client, "fns").await;
+    let _stop = start_controller(&client);
+    create_env(&client, "fns", "python", 2).await;
+    wait_counts(&client, "fns", &[("local", 2)]).await;
+    // An empty image passes the schema (as in Fission) but cannot run: Ready=False, pool kept.
+    let envs: Api<Environment> = Api::namespaced(client.clone(), "fns");
+    envs.patch(
+        "python",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"runtime": {"image": ""}}})),
+    )
+    .await
+    .unwrap();
+    let condition = eventually(WAIT, "InvalidSpec condition", || {
+        let envs = envs.clone();
+        async move {
+            let env = envs.get("python").await.map_err(|e| e.to_string())?;
+            match env.status.and_then(|s| s.condition("Ready").cloned()) {
+                Some(c) if c.reason == "InvalidSpec" => Ok(c),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    assert_eq!(condition.status, "False");
+    assert!(
+        condition.message.contains("spec.runtime.image"),
+        "{}",
+        condition.message
+    );
+    assert_eq!(
+        warm_counts(&client, "fns").await,
+        BTreeMap::from([("local".to_owned(), 2)])
+    );
+    tc.shutdown().await;
+}

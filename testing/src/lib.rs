@@ -1,0 +1,93 @@
+//! Test support for Rivulet's integration tests: a fresh localcluster per test (temp data dir,
+//! port 0), a kube client for it, and waiting on a condition with a deadline (never a fixed sleep).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use rivulet_localcluster::{Config, LocalCluster};
+
+/// A running localcluster, its client, and the data directory it lives in (removed on drop).
+pub struct TestCluster {
+    /// The embedded API server.
+    pub cluster: LocalCluster,
+    /// A kube client authenticated against it.
+    pub client: kube::Client,
+    /// Data directory; removed when the test ends.
+    pub dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for TestCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCluster")
+            .field("url", &self.cluster.url())
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the test cluster could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl TestCluster {
+    /// Starts a localcluster on a free port in a new temp dir, with a client for it.
+    pub async fn start() -> Result<Self, StartError> {
+        let dir = tempfile::Builder::new()
+            .prefix("rivulet-test-")
+            .tempdir()
+            .map_err(|e| StartError(e.to_string()))?;
+        let mut config = Config::new(dir.path());
+        config.api_port = 0;
+        let cluster = LocalCluster::start(config)
+            .await
+            .map_err(|e| StartError(e.to_string()))?;
+        let client = client_for(cluster.kubeconfig_path()).await?;
+        Ok(Self {
+            cluster,
+            client,
+            dir,
+        })
+    }
+
+    /// Stops the API server.
+    pub async fn shutdown(self) {
+        self.cluster.shutdown().await;
+    }
+}
+
+/// A client for the cluster described by a kubeconfig file.
+pub async fn client_for(kubeconfig: &std::path::Path) -> Result<kube::Client, StartError> {
+    let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| StartError(e.to_string()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| StartError(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| StartError(e.to_string()))
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout` naming `what` and
+/// the last observation.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}; last observation: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}

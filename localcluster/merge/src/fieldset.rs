@@ -393,6 +393,21 @@ mod tests {
         assert!(set.has_members_below(&item));
     }
 
+    /// An entry as kube-controller-manager writes it on a real cluster: `.` also marks maps.
+    #[test]
+    fn round_trips_controller_manager_output() {
+        let v1 = json!({
+            "f:metadata": {"f:annotations": {".": {}, "f:deployment.kubernetes.io/revision": {}}},
+            "f:status": {"f:availableReplicas": {}, "f:conditions": {".": {}, "k:{\"type\":\"Available\"}": {
+                ".": {}, "f:lastTransitionTime": {}, "f:message": {}, "f:reason": {}, "f:status": {}, "f:type": {}
+            }}}
+        });
+        let set = FieldSet::from_fields_v1(&v1).unwrap();
+        assert_eq!(set.to_fields_v1(), v1);
+        assert!(set.contains(&FieldPath::fields(&["metadata", "annotations"]).0));
+        assert_eq!(set.paths().len(), 10);
+    }
+
     #[test]
     fn key_elements_are_canonical_and_display_like_upstream() {
         let key: Map<String, Value> =

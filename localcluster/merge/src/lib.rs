@@ -63,6 +63,21 @@
 //! The schema passed to [`apply()`] and [`record_update`] for one object must stay the same
 //! between calls, or ownership of list items will not line up.
 
+//! # Known differences from upstream
+//!
+//! - `Update` entries do not mark newly created maps with `.` (upstream does for maps that are
+//!   absent from the Go zero value, e.g. `f:labels: {".": {}, ...}`); ownership of their
+//!   fields is the same.
+//! - Apply owns empty maps and lists in the configuration (upstream owns only atomic ones), so
+//!   replacing `emptyDir: {}` by `hostPath` prunes the `emptyDir`.
+//! - Missing list-map key fields are defaulted only where the schema says so (container and
+//!   Service port `protocol: TCP`; OpenAPI `default` on a key field).
+//! - No conversion between apiVersions: ownership recorded under one version is compared
+//!   as-is with another.
+//! - Strategic merge: `$setElementOrder` is honoured for the items it names, others keep
+//!   their relative place; `$patch: delete` on a map removes the field.
+//! - Numbers compare exactly as JSON values (`1` and `1.0` differ).
+
 pub mod apply;
 pub mod fieldset;
 pub mod json_patch;

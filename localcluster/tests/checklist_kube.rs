@@ -17,6 +17,7 @@ use kube::api::{
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
+#[allow(clippy::needless_pass_by_value)] // call sites read best with inline json!
 fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
     serde_json::from_value(
         json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
@@ -104,8 +105,6 @@ async fn watcher_sequence(config: watcher::Config, tag: &str) {
         Event::Delete(o) => assert_eq!(o.metadata.name.as_deref(), Some("after")),
         other => panic!("expected Delete, got {other:?}"),
     }
-    drop(next);
-    drop(stream);
     env.cluster.shutdown().await;
 }
 
@@ -193,10 +192,10 @@ async fn checklist_10_compacted_rv_in_stream_410_and_watcher_recovers() {
             .unwrap()
             .unwrap()
             .unwrap();
-        if let Event::Apply(o) | Event::InitApply(o) = ev {
-            if o.metadata.name.as_deref() == Some("late") {
-                break;
-            }
+        if let Event::Apply(o) | Event::InitApply(o) = ev
+            && o.metadata.name.as_deref() == Some("late")
+        {
+            break;
         }
     }
     drop(stream);

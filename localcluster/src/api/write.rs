@@ -514,14 +514,11 @@ pub async fn delete(
                 "Precondition failed: ResourceVersion in precondition does not match the ResourceVersion in record",
             ));
         }
-        let (next, remove_now) = match plan_delete(info, name, &current.value, opts)? {
-            None => {
-                return Ok(Deleted {
-                    object: current.value.clone(),
-                    gone: false,
-                });
-            }
-            Some(plan) => plan,
+        let Some((next, remove_now)) = plan_delete(info, name, &current.value, opts)? else {
+            return Ok(Deleted {
+                object: current.value.clone(),
+                gone: false,
+            });
         };
         if opts.dry_run {
             return Ok(Deleted {

@@ -155,7 +155,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A namespaced CRD used by several tests: `widgets.example.com`, status+scale subresources,
 /// printer columns, a defaulted and bounded `spec.size`.
-pub const WIDGET_CRD: &str = r#"
+pub const WIDGET_CRD: &str = r"
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
@@ -193,7 +193,7 @@ spec:
             properties:
               replicas: {type: integer}
               phase: {type: string}
-"#;
+";
 
 /// The typed Widget custom resource.
 #[derive(

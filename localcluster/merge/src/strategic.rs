@@ -290,9 +290,10 @@ impl Merger<'_> {
         path: &mut Vec<Seg<'p>>,
     ) -> Result<Vec<Value>, StrategicMergeError> {
         if replaces_list(patch) {
+            // Upstream drops every element that carries a directive, not just the marker.
             return Ok(patch
                 .iter()
-                .filter(|i| !is_directive_item(i))
+                .filter(|i| i.get(PATCH).is_none())
                 .map(strip)
                 .collect());
         }
@@ -420,6 +421,16 @@ mod tests {
             out["spec"]["containers"],
             json!([{"name": "c", "image": "c"}])
         );
+    }
+
+    #[test]
+    fn replace_drops_every_directive_element() {
+        let original = pod(json!([{"name": "a"}]));
+        let patch = json!({"spec": {"containers": [
+            {"name": "b"}, {"name": "c", "$patch": "delete"}, {"$patch": "replace"}
+        ]}});
+        let out = pod_patch(original, patch).unwrap();
+        assert_eq!(out["spec"]["containers"], json!([{"name": "b"}]));
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct Config {
     pub history: usize,
     /// Interval of watch bookmarks (upstream: about a minute).
     pub bookmark_interval: Duration,
+    /// Mutating admission hooks run on create (see [`crate::hooks::CreateHook`]).
+    pub create_hooks: Vec<std::sync::Arc<dyn crate::hooks::CreateHook>>,
+    /// Source of `pods/log` (a node agent); without one, `pods/log` answers 400.
+    pub pod_logs: Option<std::sync::Arc<dyn crate::hooks::PodLogs>>,
 }
 
 impl Config {
@@ -38,6 +42,8 @@ impl Config {
             api_port: 0,
             history: DEFAULT_HISTORY,
             bookmark_interval: Duration::from_mins(1),
+            create_hooks: Vec::new(),
+            pod_logs: None,
         }
     }
 }

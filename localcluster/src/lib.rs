@@ -15,6 +15,7 @@
 mod api;
 mod cluster;
 mod controllers;
+pub mod hooks;
 mod http;
 mod jsonpath;
 mod kubeconfig;

@@ -4,12 +4,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, CommandFactory, Parser};
 
 use crate::archive::ExtractLimits;
 use crate::config::{Config, DEFAULT_PORT};
 use crate::error::FetcherError;
+use crate::http::DownloadLimits;
 use crate::runtime::{RetryPolicy, RuntimeTarget};
 use crate::types::FunctionSpecializeRequest;
 
@@ -82,8 +84,12 @@ pub struct Args {
     pub max_file_bytes: u64,
 
     /// Largest archive downloaded from a URL, in bytes.
-    #[arg(long, default_value_t = Config::default().max_download_bytes)]
+    #[arg(long, default_value_t = DownloadLimits::default().max_bytes)]
     pub max_download_bytes: u64,
+
+    /// Longest stall of an archive download (no headers or no data), in seconds.
+    #[arg(long, default_value_t = DownloadLimits::default().idle_timeout.as_secs())]
+    pub download_idle_timeout: u64,
 
     /// Accepted for compatibility with Fission's command line; tracing export is not wired.
     #[arg(long, hide = true)]
@@ -147,7 +153,10 @@ impl Args {
                 max_entries: self.max_zip_entries,
                 max_file_bytes: self.max_file_bytes,
             },
-            max_download_bytes: self.max_download_bytes,
+            download: DownloadLimits {
+                max_bytes: self.max_download_bytes,
+                idle_timeout: Duration::from_secs(self.download_idle_timeout.max(1)),
+            },
             specialize_on_startup,
             ..Config::default()
         })

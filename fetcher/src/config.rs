@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::archive::ExtractLimits;
+use crate::http::DownloadLimits;
 use crate::paths::resolve_in_pod;
 use crate::runtime::{RetryPolicy, RuntimeTarget};
 use crate::types::FunctionSpecializeRequest;
@@ -30,8 +31,8 @@ pub struct Config {
     /// Reading the Package (Fission: 5 attempts, to ride out a just-created object).
     pub package_retry: RetryPolicy,
     pub limits: ExtractLimits,
-    /// Largest archive accepted from a URL.
-    pub max_download_bytes: u64,
+    /// Size and stall bounds of archive downloads.
+    pub download: DownloadLimits,
     /// Newdeploy: specialize once at startup and be ready only afterwards.
     pub specialize_on_startup: Option<FunctionSpecializeRequest>,
 }
@@ -52,7 +53,7 @@ impl Default for Config {
                 max_delay: Duration::from_millis(500),
             },
             limits: ExtractLimits::default(),
-            max_download_bytes: 1 << 30,
+            download: DownloadLimits::default(),
             specialize_on_startup: None,
         }
     }

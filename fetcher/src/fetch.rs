@@ -12,7 +12,7 @@ use crate::archive::{self, ExtractLimits, ExtractSummary};
 use crate::checksum;
 use crate::config::Config;
 use crate::error::FetcherError;
-use crate::http::{self, HttpClient};
+use crate::http::{self, DownloadLimits, HttpClient};
 use crate::package::{Archive, PackageArchives};
 use crate::runtime::{self, RetryPolicy, RuntimeTarget};
 use crate::source::{ClusterSource, ObjectData, SourceError};
@@ -38,7 +38,7 @@ pub struct Fetcher<S> {
     secret_dir: PathBuf,
     config_dir: PathBuf,
     limits: ExtractLimits,
-    max_download_bytes: u64,
+    download: DownloadLimits,
     runtime: RuntimeTarget,
     runtime_retry: RetryPolicy,
     package_retry: RetryPolicy,
@@ -64,7 +64,7 @@ impl<S: ClusterSource> Fetcher<S> {
             secret_dir,
             config_dir,
             limits: config.limits,
-            max_download_bytes: config.max_download_bytes,
+            download: config.download,
             runtime: config.runtime.clone(),
             runtime_retry: config.runtime_retry,
             package_retry: config.package_retry,
@@ -161,7 +161,7 @@ impl<S: ClusterSource> Fetcher<S> {
     ) -> Result<CodeOutcome, FetcherError> {
         if request.fetch_type == FetchType::Url {
             // Fission never verifies plain URL fetches: there is no checksum to check against.
-            http::download(&self.http, &request.url, temp, self.max_download_bytes).await?;
+            http::download(&self.http, &request.url, temp, self.download).await?;
         } else {
             let package = self.read_package(request).await?;
             let archive = select_archive(&package, request.fetch_type)?;
@@ -235,8 +235,7 @@ impl<S: ClusterSource> Fetcher<S> {
     /// checksum.
     async fn materialize(&self, archive: &Archive, temp: &Path) -> Result<(), FetcherError> {
         if archive.literal.is_empty() {
-            let actual =
-                http::download(&self.http, &archive.url, temp, self.max_download_bytes).await?;
+            let actual = http::download(&self.http, &archive.url, temp, self.download).await?;
             checksum::verify(&archive.checksum, &actual, &archive.url)
         } else {
             let mut file = tokio::fs::OpenOptions::new()

@@ -48,23 +48,46 @@ pub fn client() -> Result<HttpClient, FetcherError> {
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
+/// Bounds on one archive download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadLimits {
+    /// Largest body accepted.
+    pub max_bytes: u64,
+    /// Longest wait for the response headers or for the next piece of the body: a server that
+    /// stalls must not hold the pod's fetch lock forever.
+    pub idle_timeout: Duration,
+}
+
+impl Default for DownloadLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 1 << 30,
+            idle_timeout: Duration::from_mins(1),
+        }
+    }
+}
+
 /// Streams `url` into a new file at `dest` (mode 0600), following redirects, and returns the
-/// SHA-256 of what was written. Refuses bodies over `max_bytes`.
+/// SHA-256 of what was written.
 pub async fn download(
     client: &HttpClient,
     url: &str,
     dest: &Path,
-    max_bytes: u64,
+    limits: DownloadLimits,
 ) -> Result<String, FetcherError> {
+    let stalled = || FetcherError::Download {
+        url: url.into(),
+        reason: format!("no data for {:?}", limits.idle_timeout),
+    };
     let mut uri: Uri = parse_http_uri(url)?;
     let mut redirects = 0;
     let response = loop {
         let request = Request::get(uri.clone())
             .body(Full::default())
             .map_err(|e| invalid(url, &e.to_string()))?;
-        let response = client
-            .request(request)
+        let response = tokio::time::timeout(limits.idle_timeout, client.request(request))
             .await
+            .map_err(|_| stalled())?
             .map_err(|e| FetcherError::Download {
                 url: url.into(),
                 reason: error_chain(&e),
@@ -105,7 +128,10 @@ pub async fn download(
     let mut hasher = Sha256Hasher::default();
     let mut written = 0u64;
     let mut body = response.into_body();
-    while let Some(frame) = body.frame().await {
+    while let Some(frame) = tokio::time::timeout(limits.idle_timeout, body.frame())
+        .await
+        .map_err(|_| stalled())?
+    {
         let frame = frame.map_err(|e| FetcherError::Download {
             url: url.into(),
             reason: error_chain(&e),
@@ -114,10 +140,10 @@ pub async fn download(
             continue;
         };
         written += data.len() as u64;
-        if written > max_bytes {
+        if written > limits.max_bytes {
             return Err(FetcherError::DownloadTooLarge {
                 url: url.into(),
-                limit: max_bytes,
+                limit: limits.max_bytes,
             });
         }
         hasher.update(&data);

@@ -160,6 +160,34 @@ async fn url_that_answers_404_is_a_clear_error() {
 }
 
 #[tokio::test]
+async fn a_stalled_download_fails_instead_of_holding_the_pod() {
+    // A server that accepts the connection and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let (_stream, _) = listener.accept().await.unwrap();
+        std::future::pending::<()>().await;
+    });
+    let fetcher = TestFetcher::start_with(free_port(), |config| {
+        config.download.idle_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let url = format!("http://{addr}/code.zip");
+    fetcher.add_package("slow", Archive::url(&url, ""), "succeeded");
+
+    let request = specialize_request("slow", 2);
+    let (status, body) = tokio::time::timeout(LIMIT, fetcher.post("/specialize", &request))
+        .await
+        .expect("the fetcher must give up on its own");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains(&url) && body.contains("no data for 200ms"),
+        "{body}"
+    );
+    silent.abort();
+}
+
+#[tokio::test]
 async fn secrets_and_configmaps_are_written_as_files() {
     let runtime = fake_runtime(StatusCode::OK, "").await;
     let fetcher = TestFetcher::start(runtime.addr.port()).await;

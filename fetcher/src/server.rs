@@ -91,7 +91,9 @@ impl<S: ClusterSource> Server<S> {
                 let (stream, peer) = match listener.accept().await {
                     Ok(conn) => conn,
                     Err(err) => {
+                        // Typically out of file descriptors: pause instead of spinning.
                         tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         continue;
                     }
                 };

@@ -1,6 +1,6 @@
 //! Bad input: none of it may crash the server or corrupt storage (issue 3, "Bad input").
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod common;
 

@@ -14,8 +14,9 @@ use serde_json::{Map, Value};
 
 use crate::fieldset::{FieldSet, PathElement};
 use crate::managed::{
-    ManagedFieldsEntry, ManagedFieldsError, Operation, SERVER_SET_METADATA, Scope, ownable_view,
-    read_managed_fields, without_managed_fields, write_managed_fields,
+    ManagedFieldsEntry, ManagedFieldsError, Operation, SERVER_SET_METADATA, Scope,
+    drop_empty_metadata, ownable_view, read_managed_fields, without_managed_fields,
+    write_managed_fields,
 };
 use crate::order::interleave;
 use crate::schema::{MergeSchema, Seg};
@@ -218,6 +219,7 @@ pub fn apply(
             remove_path(&mut merged, &path.0, schema);
         }
     }
+    drop_empty_metadata(&mut merged);
 
     let cmp = compare(
         &ownable_view(&live_content, request.scope),

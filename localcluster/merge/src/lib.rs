@@ -93,7 +93,7 @@ pub use fieldset::{FieldPath, FieldSet, FieldsV1Error, PathElement};
 pub use json_patch::{JsonPatchError, MAX_OPERATIONS, json_patch};
 pub use managed::{
     ANCIENT_CHANGES, MAX_UPDATE_MANAGERS, ManagedFieldsEntry, ManagedFieldsError, Operation, Scope,
-    UpdateWrite, read_managed_fields, record_update, write_managed_fields,
+    UpdateWrite, drop_empty_metadata, read_managed_fields, record_update, write_managed_fields,
 };
 pub use merge_patch::{merge_patch, merge_patch_in_place};
 pub use schema::{BuiltinSchema, ListMapKey, ListType, MapType, MergeSchema, OpenApiSchema, Seg};

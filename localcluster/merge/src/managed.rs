@@ -359,6 +359,28 @@ pub(crate) fn ownable_view(object: &Value, scope: Scope) -> Value {
     Value::Object(out)
 }
 
+/// ObjectMeta collections that Go serializes with `omitempty`.
+const OMIT_EMPTY_METADATA: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
+
+/// Removes empty (or `null`) `metadata.labels`, `annotations`, `finalizers` and
+/// `ownerReferences`, as upstream's typed round trip (`omitempty`) does. This matters to
+/// clients: kube-rs's finalizer helper sends `test /metadata/finalizers == null` whenever it
+/// sees no finalizers, which an empty list would fail forever. [`record_update`] and
+/// [`crate::apply()`] call it on their results; call it on objects stored by other paths.
+pub fn drop_empty_metadata(object: &mut Value) {
+    if let Some(Value::Object(meta)) = object.get_mut("metadata") {
+        meta.retain(|key, value| {
+            let empty = match value {
+                Value::Null => true,
+                Value::Object(map) => map.is_empty(),
+                Value::Array(items) => items.is_empty(),
+                _ => false,
+            };
+            !(empty && OMIT_EMPTY_METADATA.contains(&key.as_str()))
+        });
+    }
+}
+
 /// Everything except `metadata.managedFields`, for "did the object change" checks.
 pub(crate) fn without_managed_fields(object: &Value) -> Value {
     let mut out = object.clone();
@@ -409,6 +431,7 @@ pub fn record_update(
             .transpose()?
             .unwrap_or_default(),
     };
+    drop_empty_metadata(&mut new);
     let empty = Value::Object(Map::new());
     let before = write
         .old
@@ -650,6 +673,21 @@ mod tests {
             json!({"f:data": {"f:k00": {}, "f:k01": {}, "f:k02": {}}})
         );
         assert_eq!(out[0].time.as_deref(), Some("2026-11-23T08:00:02Z"));
+    }
+
+    #[test]
+    fn empty_metadata_collections_are_dropped() {
+        let old =
+            record_update(&write(None, "c", T1), config_map(json!({"a": "1"})), &cm()).unwrap();
+        let mut new = old.clone();
+        new["metadata"]["finalizers"] = json!([]);
+        new["metadata"]["labels"] = json!({});
+        new["metadata"]["annotations"] = Value::Null;
+        let out = record_update(&write(Some(&old), "c", T2), new, &cm()).unwrap();
+        assert_eq!(
+            out, old,
+            "an update that only adds empty collections is a no-op"
+        );
     }
 
     #[test]

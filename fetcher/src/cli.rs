@@ -10,6 +10,9 @@ use clap::{ArgAction, CommandFactory, Parser};
 
 use crate::archive::ExtractLimits;
 use crate::config::{Config, DEFAULT_PORT};
+
+/// Fission's runtime port.
+const DEFAULT_RUNTIME_PORT: u16 = 8888;
 use crate::error::FetcherError;
 use crate::http::DownloadLimits;
 use crate::runtime::{RetryPolicy, RuntimeTarget};
@@ -51,17 +54,18 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
 
-    /// Address to listen on; in local mode, the pod's own loopback address. Default 0.0.0.0.
+    /// Address to listen on; in local mode, the pod's own loopback address. Default 0.0.0.0
+    /// (an empty value counts as unset, as in the runtimes).
     #[arg(long, env = "RIVULET_BIND_ADDRESS")]
-    pub bind_address: Option<IpAddr>,
+    pub bind_address: Option<String>,
 
     /// Host of the runtime container. Default: the bind address when set, else 127.0.0.1.
     #[arg(long)]
     pub runtime_host: Option<String>,
 
-    /// Port of the runtime container (the runtimes read the same variable).
-    #[arg(long, env = "RIVULET_RUNTIME_PORT", default_value_t = 8888)]
-    pub runtime_port: u16,
+    /// Port of the runtime container; the runtimes read the same variable. Default 8888.
+    #[arg(long, env = "RIVULET_RUNTIME_PORT")]
+    pub runtime_port: Option<String>,
 
     /// Attempts to reach a runtime that is not listening yet (Fission: 30).
     #[arg(long, default_value_t = 30)]
@@ -124,12 +128,14 @@ impl Args {
         } else {
             None
         };
-        if self.runtime_port == 0 {
+        let bind: Option<IpAddr> = parse_optional(self.bind_address.as_deref(), "--bind-address")?;
+        let runtime_port: u16 = parse_optional(self.runtime_port.as_deref(), "--runtime-port")?
+            .unwrap_or(DEFAULT_RUNTIME_PORT);
+        if runtime_port == 0 {
             return Err(FetcherError::InvalidConfig(
                 "the runtime port must be a real port, not 0".into(),
             ));
         }
-        let bind = self.bind_address;
         let runtime_host = self
             .runtime_host
             .or_else(|| bind.map(|ip| ip.to_string()))
@@ -142,7 +148,7 @@ impl Args {
             root: self.root.filter(|r| !r.as_os_str().is_empty()),
             runtime: RuntimeTarget {
                 host: runtime_host,
-                port: self.runtime_port,
+                port: runtime_port,
             },
             runtime_retry: RetryPolicy {
                 attempts: self.runtime_attempts.max(1),
@@ -160,6 +166,21 @@ impl Args {
             specialize_on_startup,
             ..Config::default()
         })
+    }
+}
+
+/// Parses a flag or environment value, treating an empty one as unset.
+fn parse_optional<T>(value: Option<&str>, flag: &str) -> Result<Option<T>, FetcherError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|e| FetcherError::InvalidConfig(format!("{flag} {text:?}: {e}"))),
     }
 }
 
@@ -305,6 +326,26 @@ mod tests {
                 "-port"
             ]
         );
+    }
+
+    #[test]
+    fn empty_values_count_as_unset_and_bad_ones_are_named() {
+        let config = parse(&["--bind-address=", "--runtime-port="]);
+        assert!(config.listen.ip().is_unspecified());
+        assert_eq!(config.runtime.port, 8888);
+        let err = Args::parse_from_args(["--bind-address", "pod-1"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("--bind-address \"pod-1\""),
+            "{err}"
+        );
+        let err = Args::parse_from_args(["--runtime-port", "0"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("not 0"), "{err}");
     }
 
     #[test]

@@ -59,12 +59,14 @@ pub struct PackageArchives {
 
 impl PackageArchives {
     /// The build status that decides whether `deployment` may be used. An unset status is
-    /// defaulted as Fission's admission webhook does (`none` when there is a deployment archive,
-    /// else `pending`), because Rivulet may serve a Package before any controller has set it.
+    /// defaulted as Fission's admission webhook does (a deployment archive → `none`, else a source
+    /// archive → `pending`, else `failed`), because Rivulet may serve a Package before any
+    /// controller has set it.
     pub fn effective_build_status(&self) -> &str {
         match self.build_status.as_str() {
             "" if !self.deployment.is_empty() => "none",
-            "" => "pending",
+            "" if !self.source.is_empty() => "pending",
+            "" => "failed",
             status => status,
         }
     }
@@ -184,6 +186,8 @@ mod tests {
         }
         pkg.deployment = Archive::default();
         pkg.build_status = String::new();
+        assert_eq!(pkg.effective_build_status(), "failed");
+        pkg.source = Archive::literal(b"src".to_vec());
         assert_eq!(pkg.effective_build_status(), "pending");
     }
 

@@ -109,6 +109,8 @@ impl LocalCluster {
             token,
             shutdown,
             bookmark_interval: config.bookmark_interval,
+            create_hooks: config.create_hooks.clone(),
+            pod_logs: config.pod_logs.clone(),
         });
         ctx.rebuild_registry();
         seed(&ctx).await?;

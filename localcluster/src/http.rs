@@ -64,6 +64,19 @@ pub fn stream_response(content_type: &str, rx: mpsc::Receiver<Bytes>) -> Respons
     r
 }
 
+/// A streamed `text/plain` body of log bytes; a read error ends the stream.
+pub fn log_response(mut stream: crate::hooks::LogStream) -> Response<Body> {
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        while let Some(Ok(chunk)) = stream.next().await {
+            if tx.send(chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    stream_response("text/plain", rx)
+}
+
 fn tokio_stream(mut rx: mpsc::Receiver<Bytes>) -> impl futures::Stream<Item = Bytes> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

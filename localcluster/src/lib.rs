@@ -17,7 +17,6 @@ mod cluster;
 mod controllers;
 pub mod hooks;
 mod http;
-mod jsonpath;
 mod kubeconfig;
 mod meta;
 mod registry;

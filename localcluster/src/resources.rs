@@ -5,16 +5,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-/// A printer column of Table responses (`additionalPrinterColumns` shape).
-#[derive(Debug, Clone)]
-pub struct Column {
-    pub name: String,
-    pub kind: String,
-    pub format: String,
-    pub description: String,
-    pub priority: i64,
-    pub json_path: String,
-}
+/// A printer column of Table responses (rendered by `rivulet-kube-schema`).
+pub type Column = rivulet_kube_schema::PrinterColumn;
 
 /// Where the scale subresource reads and writes replicas.
 #[derive(Debug, Clone)]
@@ -129,18 +121,13 @@ impl ResourceInfo {
     }
 }
 
-fn col(name: &str, kind: &str, json_path: &str, priority: i64) -> Column {
-    Column {
-        name: name.into(),
-        kind: kind.into(),
-        format: String::new(),
-        description: String::new(),
-        priority,
-        json_path: json_path.into(),
-    }
+/// A built-in column; paths are constants, checked by the unit test below.
+fn col(name: &str, kind: &str, json_path: &str, priority: i64) -> Option<Column> {
+    let def = serde_json::json!({"name": name, "type": kind, "jsonPath": json_path, "priority": priority, "description": name});
+    Column::from_definition(&def).ok()
 }
 
-fn age() -> Column {
+fn age() -> Option<Column> {
     col("Age", "date", ".metadata.creationTimestamp", 0)
 }
 
@@ -367,7 +354,7 @@ const BUILTINS: &[Row] = &[
 
 /// Server-side printer columns of a built-in kind (after the implicit Name column).
 fn builtin_columns(group: &str, plural: &str) -> Vec<Column> {
-    match (group, plural) {
+    let columns = match (group, plural) {
         ("", "namespaces") => vec![col("Status", "string", ".status.phase", 0), age()],
         ("", "pods") => vec![
             col("Status", "string", ".status.phase", 0),
@@ -418,7 +405,8 @@ fn builtin_columns(group: &str, plural: &str) -> Vec<Column> {
             vec![col("Created At", "date", ".metadata.creationTimestamp", 0)]
         }
         _ => vec![age()],
-    }
+    };
+    columns.into_iter().flatten().collect()
 }
 
 fn builtin_fields(group: &str, plural: &str) -> Vec<(String, String)> {
@@ -538,24 +526,8 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
             continue;
         };
         let sub = &v["subresources"];
-        let mut columns: Vec<Column> = v["additionalPrinterColumns"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| {
-                Some(Column {
-                    name: c["name"].as_str()?.to_string(),
-                    kind: c["type"].as_str().unwrap_or("string").to_string(),
-                    format: c["format"].as_str().unwrap_or_default().to_string(),
-                    description: c["description"].as_str().unwrap_or_default().to_string(),
-                    priority: c["priority"].as_i64().unwrap_or(0),
-                    json_path: c["jsonPath"].as_str()?.to_string(),
-                })
-            })
-            .collect();
-        if columns.is_empty() {
-            columns.push(age());
-        }
+        // Invalid JSONPaths were rejected when the CRD was written; fall back to Age.
+        let columns = rivulet_kube_schema::columns_for_version(v).unwrap_or_else(|_| age().into_iter().collect());
         out.push(ResourceInfo {
             group: group.into(),
             version: version.into(),
@@ -603,4 +575,15 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn builtin_columns_parse() {
+        let all = super::builtins();
+        assert!(all.iter().all(|r| !r.columns.is_empty()));
+        let pods = all.iter().find(|r| r.plural == "pods").map(|r| r.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>());
+        assert_eq!(pods, Some(vec!["Status", "Age", "IP", "Node"]));
+    }
 }

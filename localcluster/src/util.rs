@@ -98,48 +98,6 @@ pub fn name_suffix() -> String {
         .collect()
 }
 
-/// Parse `YYYY-MM-DDTHH:MM:SS[.frac]Z` into Unix seconds.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let bytes = text.as_bytes();
-    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let days = days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?);
-    Some(days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// kubectl-style short age ("45s", "3m20s", "5h", "2d").
-pub fn human_age(seconds: i64) -> String {
-    let s = seconds.max(0);
-    let (m, h, d) = (s / 60, s / 3600, s / 86_400);
-    if s < 120 {
-        format!("{s}s")
-    } else if m < 10 {
-        format!("{m}m{}s", s % 60)
-    } else if h < 3 {
-        format!("{m}m")
-    } else if h < 8 {
-        format!("{h}h{}m", m % 60)
-    } else if h < 48 {
-        format!("{h}h")
-    } else if d < 8 {
-        format!("{d}d{}h", h % 24)
-    } else {
-        format!("{d}d")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,11 +106,6 @@ mod tests {
     fn formats_known_dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
-        assert_eq!(parse_rfc3339("2024-02-29T23:59:59Z"), Some(1_709_251_199));
-        assert_eq!(
-            parse_rfc3339("2024-02-29T23:59:59.123456Z"),
-            Some(1_709_251_199)
-        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::api::read::{self, Page};
 use crate::api::status::{ApiError, ApiResult};
-use crate::api::table::{self, Include};
+use crate::api::table;
 use crate::api::watch::{self, WatchSpec};
 use crate::api::write::{self, DeleteOpts, Step, WriteOpts};
 use crate::api::{Ctx, patch, view_json, view_value};
@@ -104,7 +104,7 @@ fn object_response(code: u16, info: &ResourceInfo, req: &Req, obj: &Value) -> Re
             info,
             std::slice::from_ref(obj),
             &json!({"resourceVersion": obj["metadata"]["resourceVersion"]}),
-            Include::parse(req.query.get("includeObject")),
+            table::include(req.query.get("includeObject")),
         );
         return json_response(code, &t);
     }
@@ -183,7 +183,7 @@ async fn collection_get(
     if req.accept.contains("as=Table") {
         return Ok(json_response(
             200,
-            &read::list_table(info, &page, Include::parse(req.query.get("includeObject"))),
+            &read::list_table(info, &page, table::include(req.query.get("includeObject"))),
         ));
     }
     if req.accept.contains("as=PartialObjectMetadataList") {
@@ -207,9 +207,7 @@ async fn get(
     let stored = read::get(ctx, info, ns, name).await?;
     match sub {
         Some("scale") => Ok(json_response(200, &scale_of(info, &stored.value))),
-        Some("log") => Err(ApiError::bad_request(format!(
-            "container logs of pod \"{name}\" are not available: no node agent serves them"
-        ))),
+        Some("log") => pod_log(ctx, name, &stored.value, req),
         _ if req.accept.contains("as=Table") || req.accept.contains("as=PartialObjectMetadata") => {
             Ok(object_response(200, info, req, &view_value(info, &stored)))
         }
@@ -617,4 +615,52 @@ async fn scale_update(
     .await?;
     let _ = req;
     Ok(json_response(200, &scale_of(info, &out.object)))
+}
+
+/// `pods/<name>/log`, served by the node agent's [`crate::hooks::PodLogs`].
+fn pod_log(ctx: &Ctx, name: &str, pod: &Value, req: &Req) -> ApiResult<Response<Body>> {
+    let Some(logs) = &ctx.pod_logs else {
+        return Err(ApiError::bad_request(format!(
+            "container logs of pod \"{name}\" are not available: no node agent serves them"
+        )));
+    };
+    let containers: Vec<&str> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let container = match (req.query.get("container"), containers.as_slice()) {
+        (Some(c), _) => c.to_string(),
+        (None, [only]) => (*only).to_string(),
+        (None, _) => {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            )));
+        }
+    };
+    let number = |k: &str| req.query.get(k).and_then(|v| v.parse::<i64>().ok());
+    let options = crate::hooks::LogOptions {
+        follow: req.query.flag("follow"),
+        previous: req.query.flag("previous"),
+        tail_lines: number("tailLines"),
+        since_seconds: number("sinceSeconds"),
+        limit_bytes: number("limitBytes"),
+        timestamps: req.query.flag("timestamps"),
+    };
+    let meta = &pod["metadata"];
+    let stream = logs
+        .logs(
+            meta["namespace"].as_str().unwrap_or_default(),
+            name,
+            meta["uid"].as_str().unwrap_or_default(),
+            &container,
+            &options,
+        )
+        .map_err(|e| match e {
+            crate::hooks::LogError::NotFound(m) => ApiError::new(404, "NotFound", m),
+            crate::hooks::LogError::BadRequest(m) => ApiError::bad_request(m),
+        })?;
+    Ok(crate::http::log_response(stream))
 }

@@ -33,6 +33,31 @@ pub struct Ctx {
     pub shutdown: signal::Receiver<bool>,
     /// Interval between watch bookmarks.
     pub bookmark_interval: std::time::Duration,
+    /// Mutating admission on create (extension point).
+    pub create_hooks: Vec<Arc<dyn crate::hooks::CreateHook>>,
+    /// Source of `pods/log` (a node agent), if any.
+    pub pod_logs: Option<Arc<dyn crate::hooks::PodLogs>>,
+}
+
+impl crate::hooks::ObjectReader for Ctx {
+    fn get(
+        &self,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let key = Key {
+            resource: if resource == "events" {
+                "/events".into()
+            } else {
+                format!("{group}/{resource}")
+            },
+            namespace: namespace.unwrap_or_default().to_string(),
+            name: name.to_string(),
+        };
+        self.store.get(&key).map(|s| s.value.clone())
+    }
 }
 
 impl Ctx {

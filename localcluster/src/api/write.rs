@@ -154,6 +154,15 @@ pub async fn create(
     for _ in 0..NAME_ATTEMPTS {
         let mut obj = body.clone();
         let generated = objects::prepare_create(info, &mut obj)?;
+        for hook in ctx
+            .create_hooks
+            .iter()
+            .filter(|h| h.applies_to(&info.group, &info.plural))
+        {
+            hook.mutate(&mut obj, ctx).map_err(|m| {
+                ApiError::new(500, "InternalError", format!("admission hook failed: {m}"))
+            })?;
+        }
         objects::validate(info, &obj)?;
         crate::api::admission::admit(info, None, &mut obj, opts)?;
         let name = obj["metadata"]["name"]

@@ -3,11 +3,13 @@
 //! specializes the runtime container. See `docs/fetcher.md`.
 //!
 //! The wire types in [`types`] are what the router sends to `POST /specialize`;
-//! [`FunctionSpecializeRequest::for_function`] builds one the way Fission's executor does.
+//! [`FunctionSpecializeRequest::for_function`] builds one the way Fission's executor does, and
+//! [`client::specialize_pod`] sends it.
 
 pub mod archive;
 pub mod checksum;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod fetch;

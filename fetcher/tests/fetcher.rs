@@ -509,3 +509,70 @@ async fn a_failed_startup_specialization_ends_the_server_with_the_cause() {
             .contains("package default/missing not found")
     );
 }
+
+#[tokio::test]
+async fn the_router_side_client_reports_success_failure_and_unreachable_pods() {
+    use rivulet_fetcher::client::{PodSpecializeError, specialize_pod};
+    let runtime = fake_runtime(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "SyntaxError: invalid syntax",
+    )
+    .await;
+    let fetcher = TestFetcher::start(runtime.addr.port()).await;
+    fetcher.add_package("hello-pkg", Archive::literal(HELLO.to_vec()), "succeeded");
+    let request = serde_json::from_value(specialize_request("hello-pkg", 2)).unwrap();
+
+    let err = specialize_pod(&fetcher.client, fetcher.addr, &request, LIMIT)
+        .await
+        .unwrap_err();
+    match &err {
+        PodSpecializeError::Failed {
+            status, message, ..
+        } => {
+            assert_eq!(*status, StatusCode::BAD_GATEWAY);
+            assert!(message.contains("SyntaxError: invalid syntax"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let nowhere: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let err = specialize_pod(&fetcher.client, nowhere, &request, LIMIT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PodSpecializeError::Unreachable { .. }),
+        "{err}"
+    );
+
+    let ok_runtime = fake_runtime(StatusCode::OK, "").await;
+    let healthy = TestFetcher::start(ok_runtime.addr.port()).await;
+    healthy.add_package("hello-pkg", Archive::literal(HELLO.to_vec()), "succeeded");
+    specialize_pod(&healthy.client, healthy.addr, &request, LIMIT)
+        .await
+        .unwrap();
+    assert_eq!(ok_runtime.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn the_router_side_client_times_out() {
+    use rivulet_fetcher::client::{PodSpecializeError, specialize_pod};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let (_stream, _) = listener.accept().await.unwrap();
+        std::future::pending::<()>().await;
+    });
+    let client = rivulet_fetcher::http::client().unwrap();
+    let request = serde_json::from_value(specialize_request("hello-pkg", 2)).unwrap();
+    let err = specialize_pod(&client, addr, &request, Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PodSpecializeError::Timeout {
+            addr,
+            after: Duration::from_millis(100)
+        }
+    );
+    silent.abort();
+}

@@ -527,7 +527,8 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
         };
         let sub = &v["subresources"];
         // Invalid JSONPaths were rejected when the CRD was written; fall back to Age.
-        let columns = rivulet_kube_schema::columns_for_version(v).unwrap_or_else(|_| age().into_iter().collect());
+        let columns = rivulet_kube_schema::columns_for_version(v)
+            .unwrap_or_else(|_| age().into_iter().collect());
         out.push(ResourceInfo {
             group: group.into(),
             version: version.into(),
@@ -583,7 +584,12 @@ mod tests {
     fn builtin_columns_parse() {
         let all = super::builtins();
         assert!(all.iter().all(|r| !r.columns.is_empty()));
-        let pods = all.iter().find(|r| r.plural == "pods").map(|r| r.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>());
+        let pods = all.iter().find(|r| r.plural == "pods").map(|r| {
+            r.columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+        });
         assert_eq!(pods, Some(vec!["Status", "Age", "IP", "Node"]));
     }
 }

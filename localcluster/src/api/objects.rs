@@ -227,7 +227,7 @@ pub fn prepare_update(
             current["metadata"]["resourceVersion"].clone(),
         );
     }
-    if info.tracks_generation() && spec_changed(current, &out) {
+    if info.tracks_generation() && spec_changed(current, &out, info.status) {
         let next_gen = current["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
         out["metadata"]["generation"] = json!(next_gen);
     }
@@ -245,12 +245,15 @@ pub fn prepare_update(
     Ok(out)
 }
 
-/// Whether anything outside `metadata` and `status` differs.
-fn spec_changed(a: &Value, b: &Value) -> bool {
+/// Whether anything outside `metadata` (and `status`, for kinds with a status subresource)
+/// differs: upstream bumps `generation` on such changes only (AX strategy `PrepareForUpdate`).
+fn spec_changed(a: &Value, b: &Value, status_subresource: bool) -> bool {
     let strip = |v: &Value| {
         let mut m = v.as_object().cloned().unwrap_or_default();
         m.remove("metadata");
-        m.remove("status");
+        if status_subresource {
+            m.remove("status");
+        }
         m
     };
     strip(a) != strip(b)
@@ -272,84 +275,15 @@ pub fn validate(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
     }
 }
 
+/// Upstream's CRD validation (names, scope, versions, structural schemas, subresources,
+/// columns), from `rivulet-kube-schema`.
 fn validate_crd(crd: &Value) -> Vec<Cause> {
-    let mut causes = Vec::new();
-    let spec = &crd["spec"];
-    let invalid = |field: &str, message: &str| Cause {
-        kind: "FieldValueInvalid".into(),
-        message: message.into(),
-        field: field.into(),
-    };
-    let group = spec["group"].as_str().unwrap_or_default();
-    let plural = spec["names"]["plural"].as_str().unwrap_or_default();
-    if group.is_empty() || !meta::is_dns1123_subdomain(group) || !group.contains('.') {
-        causes.push(invalid(
-            "spec.group",
-            "Invalid value: should be a domain with at least one dot",
-        ));
-    }
-    if plural.is_empty() || !meta::is_dns1123_label(plural) {
-        causes.push(invalid(
-            "spec.names.plural",
-            "Invalid value: must be a DNS-1123 label",
-        ));
-    }
-    if spec["names"]["kind"].as_str().is_none_or(str::is_empty) {
-        causes.push(Cause {
-            kind: "FieldValueRequired".into(),
-            message: "Required value".into(),
-            field: "spec.names.kind".into(),
-        });
-    }
-    if !matches!(spec["scope"].as_str(), Some("Namespaced" | "Cluster")) {
-        causes.push(invalid(
-            "spec.scope",
-            "Unsupported value: supported values: \"Cluster\", \"Namespaced\"",
-        ));
-    }
-    let name = crd["metadata"]["name"].as_str().unwrap_or_default();
-    if name != format!("{plural}.{group}") {
-        causes.push(invalid(
-            "metadata.name",
-            "Invalid value: must be spec.names.plural+\".\"+spec.group",
-        ));
-    }
-    let versions = spec["versions"].as_array().cloned().unwrap_or_default();
-    if versions.is_empty() {
-        causes.push(Cause {
-            kind: "FieldValueRequired".into(),
-            message: "Required value: must have at least one version".into(),
-            field: "spec.versions".into(),
-        });
-    }
-    if versions
-        .iter()
-        .filter(|v| v["storage"].as_bool() == Some(true))
-        .count()
-        != 1
-    {
-        causes.push(invalid(
-            "spec.versions",
-            "Invalid value: must have exactly one version marked as storage version",
-        ));
-    }
-    for (i, v) in versions.iter().enumerate() {
-        let schema = &v["schema"]["openAPIV3Schema"];
-        if schema.is_null() {
-            causes.push(Cause {
-                kind: "FieldValueRequired".into(),
-                message: "Required value: schemas are required".into(),
-                field: format!("spec.versions[{i}].schema.openAPIV3Schema"),
-            });
-            continue;
-        }
-        for e in rivulet_kube_schema::check_structural(schema) {
-            causes.push(Cause {
-                kind: e.reason().into(),
-                message: e.body(),
-                field: format!("spec.versions[{i}].schema.{}", e.field),
-            });
-        }
-    }
-    causes
+    rivulet_kube_schema::check_crd(crd)
+        .into_iter()
+        .map(|e| Cause {
+            kind: e.reason().into(),
+            message: e.body(),
+            field: e.field,
+        })
+        .collect()
 }

@@ -233,17 +233,20 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     {
         return None;
     }
-    let (year, month, day) = (num(&s[0..4])?, num(&s[5..7])?, num(&s[8..10])?);
-    let (hour, minute, second) = (num(&s[11..13])?, num(&s[14..16])?, num(&s[17..19])?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+    let (year, month, day) = (num(s.get(0..4)?)?, num(s.get(5..7)?)?, num(s.get(8..10)?)?);
+    let (hour, minute, second) = (
+        num(s.get(11..13)?)?,
+        num(s.get(14..16)?)?,
+        num(s.get(17..19)?)?,
+    );
+    if crate::format::check("date", s.get(0..10)?) != Some(true)
         || hour > 23
         || minute > 59
         || second > 59
     {
         return None;
     }
-    let mut rest = &s[19..];
+    let mut rest = s.get(19..)?;
     if let Some(frac) = rest.strip_prefix('.') {
         let n = frac.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 {
@@ -253,8 +256,11 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     }
     let offset = match rest {
         "Z" => 0,
-        z if z.len() == 6 && (z.starts_with('+') || z.starts_with('-')) && &z[3..4] == ":" => {
-            let secs = num(&z[1..3])? * 3600 + num(&z[4..6])? * 60;
+        z if z.len() == 6
+            && (z.starts_with('+') || z.starts_with('-'))
+            && z.get(3..4) == Some(":") =>
+        {
+            let secs = num(z.get(1..3)?)? * 3600 + num(z.get(4..6)?)? * 60;
             if z.starts_with('-') { -secs } else { secs }
         }
         _ => return None,
@@ -358,6 +364,10 @@ mod tests {
         assert_eq!(parse_rfc3339("2023-11-14T23:13:20.123+01:00"), Some(NOW));
         assert_eq!(parse_rfc3339("2023-11-14 22:13:20Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2023-02-30T00:00:00Z"), None, "no such day");
+        // Multi-byte characters where digits belong must not panic.
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:0é"), None);
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00+0é:0"), None);
         assert_eq!(date_cell("2023-11-14T22:08:20Z", NOW), "5m");
         assert_eq!(date_cell("", NOW), "<unknown>");
         assert_eq!(date_cell("soon", NOW), "<invalid>");

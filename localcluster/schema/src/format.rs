@@ -80,7 +80,9 @@ fn is_date_time(s: &str) -> bool {
     if !is_date(date) || rest.len() < 8 {
         return false;
     }
-    let (clock, mut zone) = rest.split_at(8);
+    let Some((clock, mut zone)) = rest.split_at_checked(8) else {
+        return false;
+    };
     let mut hms = clock.split(':');
     let (Some(h), Some(m), Some(sec), None) = (hms.next(), hms.next(), hms.next(), hms.next())
     else {

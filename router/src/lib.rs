@@ -7,6 +7,8 @@
 //!   `X-Forwarded-Host`, `X-Forwarded-For`, hop-by-hop removal).
 //! - [`admission`]: per-function admission for `poolmgr` (`requestsPerPod`, `concurrency`,
 //!   single-flight specialization, 429 over the cap) as a pure state machine plus a tokio wrapper.
+//! - [`proxy`]: the hyper reverse-proxy core (pooled keep-alive client, streaming, timeouts) and
+//!   the answers the router writes itself (404, 405, 301, 400, 429, 502, 503, 504).
 //!
 //! The Kubernetes-facing parts (watching triggers and functions, claiming and specializing pods)
 //! plug in through [`routes::RouteTable::build`] and [`admission::Specializer`].
@@ -14,7 +16,7 @@
 
 pub mod admission;
 pub mod headers;
-
+pub mod proxy;
 pub mod rng;
 pub mod routes;
 mod urlpath;

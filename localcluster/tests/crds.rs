@@ -1,0 +1,105 @@
+//! CRD lifecycle beyond the checklist: deleting a CRD deletes its instances first, then the
+//! resource stops being served; state survives a restart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{WAIT, Widget, WidgetSpec, client_for, eventually, install_widgets, start};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, PostParams};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_delete_removes_instances_then_stops_serving() {
+    let env = start("crddel").await;
+    install_widgets(&env).await;
+    let widgets: Api<Widget> = Api::default_namespaced(env.client.clone());
+    widgets
+        .create(
+            &PostParams::default(),
+            &Widget::new("w", WidgetSpec::default()),
+        )
+        .await
+        .unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
+    crds.delete("widgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "the CRD to be gone", || async {
+        crds.get_opt("widgets.example.com")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let (code, _) = env
+        .raw(
+            "GET",
+            "/apis/example.com/v1/namespaces/default/widgets",
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(code, 404);
+    // Re-created, the kind starts empty.
+    install_widgets(&env).await;
+    assert!(
+        widgets
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    env.cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_objects_crds_and_increasing_versions() {
+    let env = start("restart").await;
+    install_widgets(&env).await;
+    let widgets: Api<Widget> = Api::default_namespaced(env.client.clone());
+    let w = widgets
+        .create(
+            &PostParams::default(),
+            &Widget::new(
+                "w",
+                WidgetSpec {
+                    size: Some(4),
+                    ..WidgetSpec::default()
+                },
+            ),
+        )
+        .await
+        .unwrap();
+    let rv: u64 = w.metadata.resource_version.unwrap().parse().unwrap();
+    let dir = env.dir;
+    env.cluster.shutdown().await;
+    let started = std::time::Instant::now();
+    let cluster =
+        rivulet_localcluster::LocalCluster::start(rivulet_localcluster::Config::new(dir.path()))
+            .await
+            .unwrap();
+    let startup = started.elapsed();
+    assert!(startup < std::time::Duration::from_secs(2), "{startup:?}");
+    let client = client_for(cluster.kubeconfig_path()).await;
+    let widgets: Api<Widget> = Api::default_namespaced(client);
+    assert_eq!(widgets.get("w").await.unwrap().spec.size, Some(4));
+    let w2 = widgets
+        .create(
+            &PostParams::default(),
+            &Widget::new("w2", WidgetSpec::default()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        w2.metadata
+            .resource_version
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > rv
+    );
+    cluster.shutdown().await;
+}

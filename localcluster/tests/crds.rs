@@ -46,7 +46,7 @@ async fn crd_delete_removes_instances_then_stops_serving() {
     install_widgets(&env).await;
     assert!(
         widgets
-            .list(&Default::default())
+            .list(&kube::api::ListParams::default())
             .await
             .unwrap()
             .items

@@ -65,6 +65,72 @@ pub fn check_crd_with(crd: &Value, strict: bool) -> Vec<FieldError> {
     errs
 }
 
+/// Every error a kube-apiserver reports when `old` is updated to `new`: the create rules on
+/// `new`, then `spec.group` and `spec.names.plural` are immutable, `spec.scope` and
+/// `spec.names.kind` too once `old` is `Established`, and every version in `old`'s
+/// `status.storedVersions` must stay in `spec.versions`. Upstream relaxes some create rules for
+/// CRDs that already broke them before the update; this does not.
+pub fn check_crd_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = check_crd(new);
+    let (ns, os) = (
+        new.get("spec").unwrap_or(&Value::Null),
+        old.get("spec").unwrap_or(&Value::Null),
+    );
+    let established = old
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        });
+    let mut immutable = vec![
+        ("/group", "spec.group"),
+        ("/names/plural", "spec.names.plural"),
+    ];
+    if established {
+        immutable.extend([("/scope", "spec.scope"), ("/names/kind", "spec.names.kind")]);
+    }
+    for (pointer, path) in immutable {
+        let (n, o) = (
+            ns.pointer(pointer).unwrap_or(&Value::Null),
+            os.pointer(pointer).unwrap_or(&Value::Null),
+        );
+        if n != o {
+            errs.push(FieldError::invalid(
+                FieldPath::new(path),
+                n.clone(),
+                "field is immutable",
+            ));
+        }
+    }
+    let names: BTreeSet<&str> = ns
+        .get("versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|v| str_at(v, "name"))
+        .collect();
+    let stored = old
+        .pointer("/status/storedVersions")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for (i, v) in stored.iter().enumerate() {
+        let v = v.as_str().unwrap_or("");
+        if !names.contains(v) {
+            errs.push(FieldError::invalid(
+                FieldPath::new("status.storedVersions").index(i),
+                Value::from(v),
+                format!(
+                    "missing from spec.versions; {v} was previously a storage version, and must remain in \
+                     spec.versions until a storage migration ensures no data remains persisted in {v} and \
+                     removes {v} from status.storedVersions"
+                ),
+            ));
+        }
+    }
+    errs
+}
+
 fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }

@@ -346,3 +346,36 @@ fn version_schema_finds_a_version() {
     );
     assert!(version_schema(&c, "v2").is_none());
 }
+
+#[test]
+fn updates_keep_identity_and_stored_versions() {
+    let mut old = crd();
+    old["status"] = json!({"conditions": [{"type": "Established", "status": "True"}], "storedVersions": ["v1", "v1alpha1"]});
+    let mut new = crd();
+    new["spec"]["versions"][0]["name"] = json!("v1");
+    new["spec"]["scope"] = json!("Cluster");
+    new["spec"]["names"]["kind"] = json!("Gadget");
+    new["spec"]["group"] = json!("other.com");
+    new["metadata"]["name"] = json!("widgets.other.com");
+    let errors: Vec<String> = check_crd_update(&new, &old)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for expected in [
+        r#"spec.group: Invalid value: "other.com": field is immutable"#,
+        r#"spec.scope: Invalid value: "Cluster": field is immutable"#,
+        r#"spec.names.kind: Invalid value: "Gadget": field is immutable"#,
+        r#"status.storedVersions[1]: Invalid value: "v1alpha1": missing from spec.versions; v1alpha1 was previously a storage version, and must remain in spec.versions until a storage migration ensures no data remains persisted in v1alpha1 and removes v1alpha1 from status.storedVersions"#,
+    ] {
+        assert!(
+            errors.contains(&expected.to_owned()),
+            "missing {expected:?} in {errors:#?}"
+        );
+    }
+    // Before Established, scope and kind may still change.
+    old["status"]["conditions"] = json!([]);
+    old["status"]["storedVersions"] = json!(["v1"]);
+    let mut renamed = crd();
+    renamed["spec"]["names"]["kind"] = json!("Gadget");
+    assert_eq!(check_crd_update(&renamed, &old), vec![]);
+}

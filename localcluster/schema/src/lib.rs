@@ -63,7 +63,7 @@ pub use columns::{
     IncludeObject, PrinterColumn, column_definitions, columns_for_version, date_cell,
     human_duration, parse_rfc3339, row_cells, table,
 };
-pub use crd::{check_crd, check_crd_with, lint_crd, version_schema};
+pub use crd::{check_crd, check_crd_update, check_crd_with, lint_crd, version_schema};
 pub use default::{apply_defaults, check_defaults, prune_non_nullable_nulls};
 pub use error::{BadValue, ErrorType, FieldError, aggregate_message};
 pub use jsonpath::{JsonPath, JsonPathError};

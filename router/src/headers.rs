@@ -136,24 +136,23 @@ pub fn set_full_url(headers: &mut HeaderMap, uri: &Uri) {
 
 /// Sets `Forwarded: host=<host>;` and `X-Forwarded-Host: <host>` unless either header already
 /// has a value (an outer proxy set them). An IPv6 literal host is quoted, as Fission intends and
-/// RFC 7239 requires.
-pub fn set_forwarded_host(headers: &mut HeaderMap, host: Option<&str>) {
+/// RFC 7239 requires. A missing host gives empty values, as Go's empty `req.Host` does.
+pub fn set_forwarded_host(headers: &mut HeaderMap, host: Option<&HeaderValue>) {
     let present = |h: &HeaderMap, name: &HeaderName| h.get(name).is_some_and(|v| !v.is_empty());
     if present(headers, &FORWARDED) || present(headers, &X_FORWARDED_HOST) {
         return;
     }
-    let host = host.unwrap_or("");
-    let forwarded = if host.starts_with('[') {
-        format!("host=\"{host}\";")
+    let empty = HeaderValue::from_static("");
+    let host = host.unwrap_or(&empty);
+    let Ok(text) = host.to_str() else { return };
+    let forwarded = if text.starts_with('[') {
+        format!("host=\"{text}\";")
     } else {
-        format!("host={host};")
+        format!("host={text};")
     };
-    if let (Ok(forwarded), Ok(host)) = (
-        HeaderValue::from_str(&forwarded),
-        HeaderValue::from_str(host),
-    ) {
+    if let Ok(forwarded) = HeaderValue::from_str(&forwarded) {
         headers.insert(FORWARDED, forwarded);
-        headers.insert(X_FORWARDED_HOST, host);
+        headers.insert(X_FORWARDED_HOST, host.clone());
     }
 }
 
@@ -211,7 +210,11 @@ pub struct Rewrite<'a> {
 /// hop-by-hop headers, then sets `X-Fission-Params-*`, `X-Fission-Full-Url`,
 /// `X-Fission-Function-*`, `Forwarded`/`X-Forwarded-Host` and `X-Forwarded-For`.
 pub fn rewrite_request(parts: &mut request::Parts, rewrite: &Rewrite<'_>) {
-    let host = request_host(parts).map(str::to_owned);
+    // A clone of the Host header shares its bytes: no copy on the common path.
+    let host = match parts.uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => parts.headers.get(HOST).cloned(),
+    };
     let headers = &mut parts.headers;
     remove_hop_by_hop(headers, true);
     set_params(
@@ -223,7 +226,7 @@ pub fn rewrite_request(parts: &mut request::Parts, rewrite: &Rewrite<'_>) {
     );
     set_full_url(headers, &parts.uri);
     set_function_headers(headers, rewrite.function);
-    set_forwarded_host(headers, host.as_deref());
+    set_forwarded_host(headers, host.as_ref());
     append_forwarded_for(headers, rewrite.client);
 }
 
@@ -292,27 +295,27 @@ mod tests {
     fn forwarded_headers_from_an_outer_proxy_are_kept() {
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_HOST, HeaderValue::from_static("outer.example"));
-        set_forwarded_host(&mut h, Some("inner:8888"));
+        set_forwarded_host(&mut h, Some(&HeaderValue::from_static("inner:8888")));
         assert_eq!(h["x-forwarded-host"], "outer.example");
         assert!(h.get(FORWARDED).is_none());
 
         let mut h = HeaderMap::new();
         h.insert(FORWARDED, HeaderValue::from_static("host=outer"));
-        set_forwarded_host(&mut h, Some("inner"));
+        set_forwarded_host(&mut h, Some(&HeaderValue::from_static("inner")));
         assert_eq!(h["forwarded"], "host=outer");
         assert!(h.get(X_FORWARDED_HOST).is_none());
 
         // An empty value does not count as present (Go's `Header.Get(...) != ""`).
         let mut h = HeaderMap::new();
         h.insert(FORWARDED, HeaderValue::from_static(""));
-        set_forwarded_host(&mut h, Some("inner"));
+        set_forwarded_host(&mut h, Some(&HeaderValue::from_static("inner")));
         assert_eq!(h["forwarded"], "host=inner;");
     }
 
     #[test]
     fn ipv6_hosts_are_quoted_and_missing_hosts_are_empty() {
         let mut h = HeaderMap::new();
-        set_forwarded_host(&mut h, Some("[::1]:8888"));
+        set_forwarded_host(&mut h, Some(&HeaderValue::from_static("[::1]:8888")));
         assert_eq!(h["forwarded"], "host=\"[::1]:8888\";");
         assert_eq!(h["x-forwarded-host"], "[::1]:8888");
         let mut h = HeaderMap::new();

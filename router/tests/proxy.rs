@@ -593,3 +593,23 @@ fn proxy_error_statuses() {
         StatusCode::BAD_GATEWAY
     );
 }
+
+fn assert_send<T: Send>(_: &T) {}
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[tokio::test]
+async fn router_types_are_usable_from_hyper_services() {
+    assert_send_sync::<RouteTable>();
+    assert_send_sync::<ProxyClient>();
+    assert_send_sync::<ProxyBody<Guard>>();
+    let proxy: ProxyClient<Full<Bytes>> = ProxyClient::new(ProxyConfig::default());
+    let pod: Authority = "127.0.0.1:1".parse().unwrap();
+    let forwarding = proxy.forward(
+        Request::new(Full::new(Bytes::new())),
+        &pod,
+        "/",
+        Duration::from_secs(1),
+        (),
+    );
+    assert_send(&forwarding);
+}

@@ -330,3 +330,15 @@ fn statuses_map_errors() {
         "function concurrency limit of 5 pods reached; retry after 1s"
     );
 }
+
+fn assert_send<T: Send>(_: &T) {}
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[test]
+fn admission_is_usable_from_hyper_services() {
+    assert_send_sync::<Admission<FakeSpec>>();
+    assert_send_sync::<Lease<FakeSpec>>();
+    let (adm, _) = admission(1, 1);
+    let acquiring = adm.acquire(far());
+    assert_send(&acquiring);
+}

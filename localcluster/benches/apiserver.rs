@@ -7,7 +7,13 @@
 //! Reports durable creates/s from 8 concurrent clients, LIST latency over 10,000 objects and
 //! write-to-watch event latency to 100 concurrent watchers, against a fresh cluster in a temp dir.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,7 +31,12 @@ const WATCHERS: usize = 100;
 const EVENTS: usize = 200;
 
 async fn client(path: &std::path::Path) -> kube::Client {
-    let config = kube::Config::from_custom_kubeconfig(Kubeconfig::read_from(path).unwrap(), &KubeConfigOptions::default()).await.unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        Kubeconfig::read_from(path).unwrap(),
+        &KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
     kube::Client::try_from(config).unwrap()
 }
 
@@ -34,18 +45,32 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn micros_now() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
 }
 
 #[tokio::main]
 async fn main() {
     let dir = std::env::temp_dir().join(format!("lc-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let cluster = rivulet_localcluster::LocalCluster::start(rivulet_localcluster::Config::new(&dir)).await.unwrap();
+    let t = Instant::now();
+    let cluster =
+        rivulet_localcluster::LocalCluster::start(rivulet_localcluster::Config::new(&dir))
+            .await
+            .unwrap();
+    println!(
+        "startup (fresh data dir, incl. CA and certificate generation): {:.1?}",
+        t.elapsed()
+    );
     let admin = client(cluster.kubeconfig_path()).await;
     for ns in ["bench", "watch"] {
         let n: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-        Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &n).await.unwrap();
+        Api::<Namespace>::all(admin.clone())
+            .create(&PostParams::default(), &n)
+            .await
+            .unwrap();
     }
 
     // 1. Durable creates from 8 concurrent clients (one connection each).
@@ -69,13 +94,18 @@ async fn main() {
         t.await.unwrap();
     }
     let elapsed = started.elapsed();
-    println!("creates: {OBJECTS} objects from {WRITERS} clients in {elapsed:.2?} = {:.0} creates/s (each fsynced before the reply)", OBJECTS as f64 / elapsed.as_secs_f64());
+    println!(
+        "creates: {OBJECTS} objects from {WRITERS} clients in {elapsed:.2?} = {:.0} creates/s (each fsynced before the reply)",
+        OBJECTS as f64 / elapsed.as_secs_f64()
+    );
 
     // 2. LIST of 10,000 objects (raw JSON over HTTPS, as a client receives it).
     let mut lat = Vec::new();
     let mut bytes = 0;
     for _ in 0..LISTS {
-        let req = hyper::Request::get("/api/v1/namespaces/bench/configmaps").body(Vec::new()).unwrap();
+        let req = hyper::Request::get("/api/v1/namespaces/bench/configmaps")
+            .body(Vec::new())
+            .unwrap();
         let t = Instant::now();
         let text = admin.request_text(req).await.unwrap();
         lat.push(t.elapsed());
@@ -89,12 +119,25 @@ async fn main() {
         percentile(&lat, 0.99)
     );
     let typed = Instant::now();
-    let listed = Api::<ConfigMap>::namespaced(admin.clone(), "bench").list(&ListParams::default()).await.unwrap();
-    println!("list (kube-rs typed, incl. client deserialization): {} objects in {:.1?}", listed.items.len(), typed.elapsed());
+    let listed = Api::<ConfigMap>::namespaced(admin.clone(), "bench")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    println!(
+        "list (kube-rs typed, incl. client deserialization): {} objects in {:.1?}",
+        listed.items.len(),
+        typed.elapsed()
+    );
 
     // 3. Write-to-watch latency with 100 concurrent watchers.
     let watch_api: Api<ConfigMap> = Api::namespaced(admin.clone(), "watch");
-    let rv = watch_api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let rv = watch_api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
     let connected = Arc::new(tokio::sync::Barrier::new(WATCHERS + 1));
     let mut watchers = Vec::new();
@@ -104,13 +147,20 @@ async fn main() {
         let samples = samples.clone();
         let connected = connected.clone();
         watchers.push(tokio::spawn(async move {
-            let mut stream = api.watch(&WatchParams::default().timeout(120), &rv).await.unwrap().boxed();
+            let mut stream = api
+                .watch(&WatchParams::default().timeout(120), &rv)
+                .await
+                .unwrap()
+                .boxed();
             connected.wait().await;
             let mut seen = 0;
             while seen < EVENTS {
                 if let Some(WatchEvent::Added(cm)) = stream.try_next().await.unwrap() {
                     let sent: u128 = cm.data.unwrap()["sent"].parse().unwrap();
-                    samples.lock().unwrap().push(Duration::from_micros((micros_now() - sent) as u64));
+                    samples
+                        .lock()
+                        .unwrap()
+                        .push(Duration::from_micros((micros_now() - sent) as u64));
                     seen += 1;
                 }
             }
@@ -134,5 +184,16 @@ async fn main() {
         percentile(&s, 0.99)
     );
     cluster.shutdown().await;
+    let t = Instant::now();
+    let restarted =
+        rivulet_localcluster::LocalCluster::start(rivulet_localcluster::Config::new(&dir))
+            .await
+            .unwrap();
+    println!(
+        "restart with {} objects in the data dir: {:.1?}",
+        OBJECTS + EVENTS,
+        t.elapsed()
+    );
+    restarted.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

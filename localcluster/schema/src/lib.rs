@@ -79,4 +79,4 @@ pub use schema::{AdditionalProperties, Pattern, Schema, ValidationRule};
 pub use structural::{
     CheckOptions, StructuralSchema, check_parsed, check_structural, check_structural_with,
 };
-pub use validate::{CelRule, cel_rules, validate_object, validate_value};
+pub use validate::{CelRule, cel_rules, validate_object, validate_object_update, validate_value};

@@ -81,6 +81,12 @@ impl StructuralSchema {
         crate::validate::validate_object(&self.root, object)
     }
 
+    /// Validates an updated custom resource with upstream's ratcheting: errors inside parts that
+    /// are unchanged from `old` are dropped (see [`crate::validate_object_update`]).
+    pub fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        crate::validate::validate_object_update(&self.root, new, old)
+    }
+
     /// The `x-kubernetes-validations` rules of this schema, which are not evaluated.
     pub fn cel_rules(&self) -> Vec<crate::validate::CelRule> {
         crate::validate::cel_rules(&self.root)

@@ -21,8 +21,22 @@ use crate::schema::{AdditionalProperties, Schema};
 pub fn validate_value(schema: &Schema, value: &Value, base: Option<&FieldPath>) -> Vec<FieldError> {
     let v = Validator { base };
     let mut out = Vec::new();
-    v.node(schema, value, "", &mut out);
+    v.node(schema, value, None, "", &mut out);
     out
+}
+
+/// As [`validate_object`] for an update from `old`, with upstream's validation ratcheting
+/// (`CRDValidationRatcheting`, on by default since 1.30): schema errors inside any part of the
+/// object that is unchanged from `old` are dropped, so an object stored under an older, looser
+/// schema can still be updated elsewhere. Parts are matched by field name, by map key, and by
+/// key for `x-kubernetes-list-type: map` items; items of other lists only match as a whole list.
+pub fn validate_object_update(schema: &Schema, new: &Value, old: &Value) -> Vec<FieldError> {
+    let v = Validator { base: None };
+    let mut errors = Vec::new();
+    v.node(schema, new, Some(old), "", &mut errors);
+    list_sets_and_maps(schema, new, &FieldPath::root(), &mut errors);
+    errors.extend(crate::objectmeta::validate_embedded(schema, new));
+    errors
 }
 
 /// Validates a whole object as the apiserver's custom resource strategy does (root metadata
@@ -131,7 +145,18 @@ impl Validator<'_> {
         FieldError::invalid(self.field(name), value, message)
     }
 
-    fn node(&self, s: &Schema, v: &Value, name: &str, out: &mut Vec<FieldError>) {
+    /// Validates `v`; `old` is the correlated value of the previous object on updates.
+    fn node(
+        &self,
+        s: &Schema,
+        v: &Value,
+        old: Option<&Value>,
+        name: &str,
+        out: &mut Vec<FieldError>,
+    ) {
+        if old == Some(v) {
+            return; // ratcheting: an unchanged value keeps whatever it was
+        }
         let types: Vec<&str> = if s.x_int_or_string {
             vec!["integer", "string"]
         } else if s.type_.is_empty() {
@@ -171,31 +196,38 @@ impl Validator<'_> {
                 msg,
             ));
         }
-        self.junctors(s, v, name, out);
+        self.junctors(s, v, old, name, out);
         match v {
             Value::String(text) => self.string(s, text, name, out),
             Value::Number(_) => self.number(s, v, name, out),
-            Value::Array(items) => self.array(s, items, name, out),
+            Value::Array(items) => self.array(s, items, old, name, out),
             _ => {}
         }
         self.enumeration(s, v, name, out);
         if let Value::Object(map) = v {
-            self.object(s, map, name, out);
+            self.object(s, map, old, name, out);
         }
     }
 
-    fn sub(&self, s: &Schema, v: &Value, name: &str) -> Vec<FieldError> {
+    fn sub(&self, s: &Schema, v: &Value, old: Option<&Value>, name: &str) -> Vec<FieldError> {
         let mut out = Vec::new();
-        self.node(s, v, name, &mut out);
+        self.node(s, v, old, name, &mut out);
         out
     }
 
-    fn junctors(&self, s: &Schema, v: &Value, name: &str, out: &mut Vec<FieldError>) {
+    fn junctors(
+        &self,
+        s: &Schema,
+        v: &Value,
+        old: Option<&Value>,
+        name: &str,
+        out: &mut Vec<FieldError>,
+    ) {
         if !s.any_of.is_empty() {
             let mut best: Option<Vec<FieldError>> = None;
             let mut succeeded = false;
             for alt in &s.any_of {
-                let r = self.sub(alt, v, name);
+                let r = self.sub(alt, v, old, name);
                 if r.is_empty() {
                     succeeded = true;
                     best = None;
@@ -215,7 +247,7 @@ impl Validator<'_> {
             let mut valid = 0;
             let mut best: Option<Vec<FieldError>> = None;
             for alt in &s.one_of {
-                let r = self.sub(alt, v, name);
+                let r = self.sub(alt, v, old, name);
                 if r.is_empty() {
                     valid += 1;
                 } else if best.as_ref().is_none_or(|b| r.len() < b.len()) {
@@ -240,7 +272,7 @@ impl Validator<'_> {
         if !s.all_of.is_empty() {
             let mut valid = 0;
             for part in &s.all_of {
-                let r = self.sub(part, v, name);
+                let r = self.sub(part, v, old, name);
                 if r.is_empty() {
                     valid += 1;
                 }
@@ -253,7 +285,7 @@ impl Validator<'_> {
             }
         }
         if let Some(not) = &s.not
-            && self.sub(not, v, name).is_empty()
+            && self.sub(not, v, old, name).is_empty()
         {
             let msg = format!("{name} in {IN} must not validate the schema (not)");
             out.push(self.invalid(name, Value::from(""), msg));
@@ -348,10 +380,24 @@ impl Validator<'_> {
         }
     }
 
-    fn array(&self, s: &Schema, items: &[Value], name: &str, out: &mut Vec<FieldError>) {
+    fn array(
+        &self,
+        s: &Schema,
+        items: &[Value],
+        old: Option<&Value>,
+        name: &str,
+        out: &mut Vec<FieldError>,
+    ) {
         if let Some(item_schema) = &s.items {
+            let old_items = old
+                .and_then(Value::as_array)
+                .filter(|_| s.x_list_type.as_deref() == Some("map"));
             for (i, item) in items.iter().enumerate() {
-                self.node(item_schema, item, &format!("{name}[{i}]"), out);
+                let old_item = old_items.and_then(|olds| {
+                    olds.iter()
+                        .find(|o| same_map_keys(&s.x_list_map_keys, o, item))
+                });
+                self.node(item_schema, item, old_item, &format!("{name}[{i}]"), out);
             }
         }
         let size = i64::try_from(items.len()).unwrap_or(i64::MAX);
@@ -398,7 +444,15 @@ impl Validator<'_> {
         ));
     }
 
-    fn object(&self, s: &Schema, map: &Map<String, Value>, name: &str, out: &mut Vec<FieldError>) {
+    fn object(
+        &self,
+        s: &Schema,
+        map: &Map<String, Value>,
+        old: Option<&Value>,
+        name: &str,
+        out: &mut Vec<FieldError>,
+    ) {
+        let old_child = |k: &str| old.and_then(|o| o.get(k));
         let n = i64::try_from(map.len()).unwrap_or(i64::MAX);
         if let Some(min) = s.min_properties
             && n < min
@@ -426,7 +480,7 @@ impl Validator<'_> {
             Some(AdditionalProperties::Schema(ap)) => {
                 for (k, v) in map {
                     if !s.properties.contains_key(k) {
-                        self.node(ap, v, &join(name, k), out);
+                        self.node(ap, v, old_child(k), &join(name, k), out);
                     }
                 }
             }
@@ -439,10 +493,15 @@ impl Validator<'_> {
         }
         for (k, prop) in &s.properties {
             if let Some(v) = map.get(k) {
-                self.node(prop, v, &join(name, k), out);
+                self.node(prop, v, old_child(k), &join(name, k), out);
             }
         }
     }
+}
+
+/// Whether two items of a `map` list have the same key values.
+fn same_map_keys(keys: &[String], a: &Value, b: &Value) -> bool {
+    a.is_object() && b.is_object() && keys.iter().all(|k| a.get(k) == b.get(k))
 }
 
 /// Upstream `listtype.ValidateListSetsAndMaps`: items of `set` lists and keys of `map` lists

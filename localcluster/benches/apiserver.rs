@@ -73,11 +73,30 @@ async fn main() {
             .unwrap();
     }
 
-    // 1. Durable creates from 8 concurrent clients (one connection each).
+    bench_creates(cluster.kubeconfig_path()).await;
+    bench_list(&admin).await;
+    bench_watch(&admin).await;
+    cluster.shutdown().await;
+    let t = Instant::now();
+    let restarted =
+        rivulet_localcluster::LocalCluster::start(rivulet_localcluster::Config::new(&dir))
+            .await
+            .unwrap();
+    println!(
+        "restart with {} objects in the data dir: {:.1?}",
+        OBJECTS + EVENTS,
+        t.elapsed()
+    );
+    restarted.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Durable creates from 8 concurrent clients (one connection each).
+async fn bench_creates(kubeconfig: &std::path::Path) {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
-        let c = client(cluster.kubeconfig_path()).await;
+        let c = client(kubeconfig).await;
         tasks.push(tokio::spawn(async move {
             let api: Api<ConfigMap> = Api::namespaced(c, "bench");
             for i in (w..OBJECTS).step_by(WRITERS) {
@@ -98,8 +117,10 @@ async fn main() {
         "creates: {OBJECTS} objects from {WRITERS} clients in {elapsed:.2?} = {:.0} creates/s (each fsynced before the reply)",
         OBJECTS as f64 / elapsed.as_secs_f64()
     );
+}
 
-    // 2. LIST of 10,000 objects (raw JSON over HTTPS, as a client receives it).
+/// LIST of 10,000 objects (raw JSON over HTTPS, as a client receives it).
+async fn bench_list(admin: &kube::Client) {
     let mut lat = Vec::new();
     let mut bytes = 0;
     for _ in 0..LISTS {
@@ -128,8 +149,10 @@ async fn main() {
         listed.items.len(),
         typed.elapsed()
     );
+}
 
-    // 3. Write-to-watch latency with 100 concurrent watchers.
+/// Write-to-watch latency with 100 concurrent watchers.
+async fn bench_watch(admin: &kube::Client) {
     let watch_api: Api<ConfigMap> = Api::namespaced(admin.clone(), "watch");
     let rv = watch_api
         .list(&ListParams::default())
@@ -183,17 +206,4 @@ async fn main() {
         percentile(&s, 0.5),
         percentile(&s, 0.99)
     );
-    cluster.shutdown().await;
-    let t = Instant::now();
-    let restarted =
-        rivulet_localcluster::LocalCluster::start(rivulet_localcluster::Config::new(&dir))
-            .await
-            .unwrap();
-    println!(
-        "restart with {} objects in the data dir: {:.1?}",
-        OBJECTS + EVENTS,
-        t.elapsed()
-    );
-    restarted.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -222,6 +222,18 @@ mod tests {
     }
 
     #[test]
+    fn additional_properties_false_keeps_keys_but_prunes_below_them() {
+        // Upstream prunes with no schema under `additionalProperties: false`; validation then
+        // rejects the keys.
+        let s = schema(
+            &json!({"type": "object", "properties": {"closed": {"type": "object", "additionalProperties": false}}}),
+        );
+        let mut obj = json!({"closed": {"k": {"deep": 1}, "s": 1}});
+        assert_eq!(prune(&mut obj, &s, false), ["closed.k.deep"]);
+        assert_eq!(obj, json!({"closed": {"k": {}, "s": 1}}));
+    }
+
+    #[test]
     fn embedded_resources_keep_their_type_and_object_meta() {
         let s = schema(
             &json!({"type": "object", "properties": {"template": {"type": "object",

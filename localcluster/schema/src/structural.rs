@@ -27,8 +27,9 @@ pub struct CheckOptions {
     pub status_subresource: bool,
     /// Also apply rules that the Kubernetes documentation states but v1.32 code does not enforce:
     /// `additionalProperties: false` is rejected everywhere (upstream only rejects it next to
-    /// `properties`), and completeness is checked for junctors at every level (upstream checks
-    /// only the root's `allOf/anyOf/oneOf/not`). Use it to prove a schema is portable.
+    /// `properties`), completeness is checked for junctors at every level (upstream checks only
+    /// the root's `allOf/anyOf/oneOf/not`), and `x-kubernetes-int-or-string` may not come with a
+    /// `type` (upstream silently replaces it). Use it to prove a schema is portable.
     pub strict: bool,
 }
 
@@ -264,6 +265,13 @@ fn check_node(
         errs.push(FieldError::forbidden(
             path.child("x-kubernetes-embedded-resource"),
             "must not be used inside of resource meta",
+        ));
+    }
+    if opts.strict && s.x_int_or_string && !s.type_.is_empty() {
+        errs.push(FieldError::invalid(
+            path.child("type"),
+            Value::from(s.type_.clone()),
+            "must be empty if x-kubernetes-int-or-string is true (strict mode)",
         ));
     }
     if s.unique_items {

@@ -332,6 +332,18 @@ fn embedded_resource_rules() {
 }
 
 #[test]
+fn strict_mode_rejects_a_type_next_to_int_or_string() {
+    let schema = with_spec(&json!({"type": "string", "x-kubernetes-int-or-string": true}));
+    assert_clean(&schema);
+    assert_eq!(
+        strict_errors_of(&schema),
+        [
+            r#"openAPIV3Schema.properties[spec].type: Invalid value: "string": must be empty if x-kubernetes-int-or-string is true (strict mode)"#
+        ]
+    );
+}
+
+#[test]
 fn int_or_string_excludes_other_extensions() {
     assert_error(
         &with_spec(

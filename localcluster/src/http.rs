@@ -111,6 +111,7 @@ pub async fn serve(ctx: Arc<Ctx>, listener: TcpListener, tls: Arc<rustls::Server
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
+        let ctx_stop = ctx.shutdown.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let stream = match acceptor.accept(stream).await {
@@ -126,7 +127,17 @@ pub async fn serve(ctx: Arc<Ctx>, listener: TcpListener, tls: Arc<rustls::Server
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            let mut stop = ctx_stop;
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                () = crate::api::stopped(&mut stop) => {
+                    // Finish the request in flight (watches end on shutdown), then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });

@@ -125,6 +125,10 @@ fn check_namespace_open(
     }
 }
 
+fn shutting_down() -> ApiError {
+    ApiError::new(503, "ServiceUnavailable", "the server is shutting down")
+}
+
 /// Result of a committed (or dry-run) write, in storage form.
 #[derive(Debug)]
 pub struct Outcome {
@@ -199,6 +203,7 @@ pub async fn create(
                 )
                 .await);
             }
+            Err(CommitError::Closed) => return Err(shutting_down()),
             Err(CommitError::Mismatch { .. }) => {
                 if is_crd {
                     ctx.rebuild_registry();
@@ -310,6 +315,7 @@ pub async fn update(
                 ));
             }
             Err(CommitError::Mismatch { .. }) => {}
+            Err(CommitError::Closed) => return Err(shutting_down()),
         }
     }
     Err(ApiError::conflict(
@@ -553,6 +559,7 @@ pub async fn delete(
                 });
             }
             Err(CommitError::Mismatch { .. }) => {}
+            Err(CommitError::Closed) => return Err(shutting_down()),
         }
     }
     Err(ApiError::conflict(

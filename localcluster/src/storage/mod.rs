@@ -105,6 +105,8 @@ pub enum Expect {
 pub enum CommitError {
     /// The object was absent, present, or at another version than expected.
     Mismatch { current: Option<u64> },
+    /// The store is closed (the server is shutting down).
+    Closed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -582,6 +584,9 @@ impl Store {
         new: Option<Value>,
     ) -> Result<Arc<Event>, CommitError> {
         let mut st = lock(&self.shared.state);
+        if lock(&self.shared.pending).shutdown {
+            return Err(CommitError::Closed);
+        }
         let current = st.get(key).cloned();
         let ok = match (expect, &current) {
             (Expect::Absent, None) => true,

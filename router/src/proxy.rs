@@ -148,10 +148,11 @@ where
         &self,
         mut request: Request<B>,
         address: &Authority,
-        path_and_query: &str,
+        path_and_query: String,
         timeout: Duration,
         guard: G,
     ) -> Result<Response<ProxyBody<G>>, ProxyFailure<G>> {
+        // The owned path becomes the URI's bytes without a copy.
         let uri = Uri::builder()
             .scheme(Scheme::HTTP)
             .authority(address.clone())

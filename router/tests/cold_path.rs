@@ -108,13 +108,7 @@ async fn route(
     Ok(
         match router
             .proxy
-            .forward(
-                request,
-                &address,
-                &m.upstream_path_and_query,
-                timeout,
-                lease,
-            )
+            .forward(request, &address, m.upstream_path_and_query, timeout, lease)
             .await
         {
             Ok(response) => response,

@@ -194,7 +194,7 @@ async fn route(
                 .forward(
                     request,
                     &router.pod,
-                    &m.upstream_path_and_query,
+                    m.upstream_path_and_query,
                     router.timeout,
                     guard,
                 )
@@ -607,7 +607,7 @@ async fn router_types_are_usable_from_hyper_services() {
     let forwarding = proxy.forward(
         Request::new(Full::new(Bytes::new())),
         &pod,
-        "/",
+        "/".to_owned(),
         Duration::from_secs(1),
         (),
     );

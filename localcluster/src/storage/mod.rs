@@ -356,6 +356,15 @@ fn recover(dir: &Path) -> Result<(Objects, u64, File), StorageError> {
 impl Store {
     /// Open (or create) the store in `dir`, recovering its contents.
     pub fn open(dir: &Path, history: usize) -> Result<Store, StorageError> {
+        Store::open_with(dir, history, SNAPSHOT_AFTER_BYTES)
+    }
+
+    /// As [`Store::open`], folding the log into a snapshot once it passes `snapshot_after` bytes.
+    pub fn open_with(
+        dir: &Path,
+        history: usize,
+        snapshot_after: u64,
+    ) -> Result<Store, StorageError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let (objects, rv, wal) = recover(dir)?;
         let mut state = State {
@@ -390,7 +399,7 @@ impl Store {
         let worker = shared.clone();
         let handle = std::thread::Builder::new()
             .name("localcluster-wal".into())
-            .spawn(move || committer(&worker, wal))
+            .spawn(move || committer(&worker, wal, snapshot_after))
             .map_err(io_err(dir))?;
         Ok(Store {
             shared,
@@ -636,7 +645,7 @@ impl Store {
 }
 
 /// The committer thread: batch pending events into one fsync, then publish them.
-fn committer(shared: &Shared, mut wal: File) {
+fn committer(shared: &Shared, mut wal: File, snapshot_after: u64) {
     let wal_path = shared.dir.join(WAL_FILE);
     let mut wal_bytes = wal.metadata().map_or(0, |m| m.len());
     let mut buf = Vec::new();
@@ -655,7 +664,7 @@ fn committer(shared: &Shared, mut wal: File) {
         if shutdown && lock(&shared.pending).events.is_empty() {
             return;
         }
-        if wal_bytes > SNAPSHOT_AFTER_BYTES {
+        if wal_bytes > snapshot_after {
             match take_snapshot(shared, &mut wal, &wal_path, &mut buf) {
                 Ok(()) => wal_bytes = 0,
                 Err(e) => tracing::error!(error = %e, "snapshot failed; the log keeps growing"),
@@ -735,4 +744,219 @@ fn take_snapshot(
     wal.set_len(0).map_err(io_err(wal_path))?;
     wal.sync_all().map_err(io_err(wal_path))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("lc-store-{tag}-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn key(name: &str) -> Key {
+        Key {
+            resource: "/configmaps".into(),
+            namespace: "default".into(),
+            name: name.into(),
+        }
+    }
+
+    fn obj(name: &str, v: i64) -> Value {
+        json!({"metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}")}, "data": {"v": v}})
+    }
+
+    fn names(items: &[Arc<Stored>]) -> Vec<(String, i64)> {
+        items
+            .iter()
+            .map(|s| {
+                (
+                    s.value["metadata"]["name"].as_str().unwrap().to_string(),
+                    s.value["data"]["v"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn commits_check_expectations_and_assign_increasing_versions() {
+        let dir = temp_dir("commit");
+        let store = Store::open(&dir, 100).unwrap();
+        let a = store
+            .commit(&key("a"), Expect::Absent, Some(obj("a", 1)))
+            .unwrap();
+        assert_eq!(
+            store
+                .commit(&key("a"), Expect::Absent, Some(obj("a", 2)))
+                .err(),
+            Some(CommitError::Mismatch {
+                current: Some(a.rv)
+            })
+        );
+        let b = store
+            .commit(&key("a"), Expect::Version(a.rv), Some(obj("a", 2)))
+            .unwrap();
+        assert!(b.rv > a.rv && b.kind == EventType::Modified);
+        assert_eq!(
+            b.object.value["metadata"]["resourceVersion"],
+            b.rv.to_string()
+        );
+        let d = store
+            .commit(&key("a"), Expect::Version(b.rv), None)
+            .unwrap();
+        assert_eq!(d.kind, EventType::Deleted);
+        assert_eq!(
+            d.object.value["metadata"]["resourceVersion"],
+            d.rv.to_string()
+        );
+        assert!(store.get(&key("a")).is_none());
+        store.close();
+        assert_eq!(
+            store
+                .commit(&key("z"), Expect::Absent, Some(obj("z", 1)))
+                .err(),
+            Some(CommitError::Closed)
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lists_at_an_older_version_undo_later_writes() {
+        let dir = temp_dir("snapshot");
+        let store = Store::open(&dir, 100).unwrap();
+        let a = store
+            .commit(&key("a"), Expect::Absent, Some(obj("a", 1)))
+            .unwrap();
+        let b = store
+            .commit(&key("b"), Expect::Absent, Some(obj("b", 1)))
+            .unwrap();
+        let snapshot = b.rv;
+        store
+            .commit(&key("a"), Expect::Version(a.rv), Some(obj("a", 2)))
+            .unwrap();
+        store
+            .commit(&key("b"), Expect::Version(b.rv), None)
+            .unwrap();
+        store
+            .commit(&key("c"), Expect::Absent, Some(obj("c", 1)))
+            .unwrap();
+        let (now, _) = store
+            .list("/configmaps", Some("default"), None, None)
+            .unwrap();
+        assert_eq!(names(&now), [("a".into(), 2), ("c".into(), 1)]);
+        let (then, rv) = store
+            .list("/configmaps", Some("default"), Some(snapshot), None)
+            .unwrap();
+        assert_eq!(rv, snapshot);
+        assert_eq!(names(&then), [("a".into(), 1), ("b".into(), 1)]);
+        let after_a = ("default".to_string(), "a".to_string());
+        let (page, _) = store
+            .list("/configmaps", None, Some(snapshot), Some(&after_a))
+            .unwrap();
+        assert_eq!(names(&page), [("b".into(), 1)]);
+        store.close();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn history_window_expires_old_versions() {
+        let dir = temp_dir("history");
+        let store = Store::open(&dir, 3).unwrap();
+        let first = store
+            .commit(&key("a"), Expect::Absent, Some(obj("a", 1)))
+            .unwrap();
+        for n in ["b", "c", "d", "e"] {
+            store
+                .commit(&key(n), Expect::Absent, Some(obj(n, 1)))
+                .unwrap();
+        }
+        assert!(store.watch_from(first.rv).is_err());
+        assert!(
+            store
+                .list("/configmaps", None, Some(first.rv), None)
+                .is_err()
+        );
+        assert!(store.watch_from(store.current_rv() - 1).is_ok());
+        store.close();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn snapshots_fold_the_log_and_recover() {
+        let dir = temp_dir("fold");
+        // Fold after every batch.
+        let store = Store::open_with(&dir, 100, 1).unwrap();
+        let mut last = 0;
+        for i in 0..20 {
+            let n = format!("o{i:02}");
+            let ev = store
+                .commit(&key(&n), Expect::Absent, Some(obj(&n, i)))
+                .unwrap();
+            last = ev.rv;
+            // One batch per write: wait until the committer has made it durable.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while *store.shared.durable.borrow() < last {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "write {last} never became durable"
+                );
+                std::thread::yield_now();
+            }
+        }
+        store
+            .commit(&key("o00"), Expect::Version(last - 19), None)
+            .unwrap();
+        store.close();
+        assert!(dir.join(SNAPSHOT_FILE).exists());
+        assert!(fs::metadata(dir.join(WAL_FILE)).unwrap().len() < 1024);
+        let reopened = Store::open(&dir, 100).unwrap();
+        let (items, rv) = reopened.list("/configmaps", None, None, None).unwrap();
+        assert_eq!(items.len(), 19);
+        assert_eq!(rv, last + 1);
+        reopened.close();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recovery_replays_the_log_and_drops_a_torn_tail() {
+        let dir = temp_dir("recover");
+        let store = Store::open(&dir, 100).unwrap();
+        let a = store
+            .commit(&key("a"), Expect::Absent, Some(obj("a", 1)))
+            .unwrap();
+        store
+            .commit(&key("b"), Expect::Absent, Some(obj("b", 1)))
+            .unwrap();
+        store
+            .commit(&key("a"), Expect::Version(a.rv), Some(obj("a", 2)))
+            .unwrap();
+        let last = store
+            .commit(&key("b"), Expect::Version(a.rv + 1), None)
+            .unwrap();
+        store.close();
+        let mut wal = OpenOptions::new()
+            .append(true)
+            .open(dir.join(WAL_FILE))
+            .unwrap();
+        std::io::Write::write_all(&mut wal, &[9, 0, 0, 0, 0xde, 0xad]).unwrap();
+        drop(wal);
+        let reopened = Store::open(&dir, 100).unwrap();
+        assert_eq!(reopened.current_rv(), last.rv);
+        let (items, _) = reopened.list("/configmaps", None, None, None).unwrap();
+        assert_eq!(names(&items), [("a".into(), 2)]);
+        assert!(reopened.uid_exists("uid-a") && !reopened.uid_exists("uid-b"));
+        let next = reopened
+            .commit(&key("c"), Expect::Absent, Some(obj("c", 1)))
+            .unwrap();
+        assert_eq!(next.rv, last.rv + 1);
+        reopened.close();
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

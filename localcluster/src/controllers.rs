@@ -101,10 +101,10 @@ async fn handle(ctx: &Ctx, ev: &Event) {
             }
         }
         if !ns.is_empty() {
-            recheck_namespace(ctx, &ns).await;
+            recheck_namespace(ctx, &ns, false).await;
         }
         if let Some(crd) = owning_crd(ctx, &ev.key.resource) {
-            recheck_crd(ctx, &crd).await;
+            recheck_crd(ctx, &crd, false).await;
         }
         return;
     }
@@ -121,10 +121,10 @@ async fn handle(ctx: &Ctx, ev: &Event) {
             recheck_foreground(ctx, uid).await;
         }
         if ev.key.resource == "/namespaces" {
-            recheck_namespace(ctx, &ev.key.name).await;
+            recheck_namespace(ctx, &ev.key.name, true).await;
         }
         if ev.key.resource == "apiextensions.k8s.io/customresourcedefinitions" {
-            recheck_crd(ctx, &ev.object).await;
+            recheck_crd(ctx, &ev.object, true).await;
         }
     }
     // Dependents whose owners are all gone are collected; a dependent that changed may unblock
@@ -278,7 +278,7 @@ fn key_of_uid(ctx: &Ctx, uid: &str) -> Option<Key> {
 }
 
 /// Delete the content of a terminating namespace, then finalize it.
-async fn recheck_namespace(ctx: &Ctx, name: &str) {
+async fn recheck_namespace(ctx: &Ctx, name: &str, delete_content: bool) {
     let key = Key {
         resource: "/namespaces".into(),
         namespace: String::new(),
@@ -290,26 +290,31 @@ async fn recheck_namespace(ctx: &Ctx, name: &str) {
     if !deleting(&ns.value) {
         return;
     }
-    let mut remaining = 0usize;
-    for info in ctx.registry.catalog().storage_resources() {
-        if !info.namespaced {
-            continue;
-        }
-        let Ok((items, _)) = ctx.store.list(&info.storage, Some(name), None, None) else {
-            continue;
-        };
-        remaining += items.len();
-        for stored in items {
-            if !deleting(&stored.value) {
+    let resources: Vec<_> = ctx
+        .registry
+        .catalog()
+        .storage_resources()
+        .into_iter()
+        .filter(|r| r.namespaced)
+        .collect();
+    if delete_content {
+        for info in &resources {
+            let Ok((items, _)) = ctx.store.list(&info.storage, Some(name), None, None) else {
+                continue;
+            };
+            for stored in items.iter().filter(|s| !deleting(&s.value)) {
                 let n = stored.value["metadata"]["name"]
                     .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let _ = write::delete(ctx, &info, name, &n, &DeleteOpts::default()).await;
+                    .unwrap_or_default();
+                let _ = write::delete(ctx, info, name, n, &DeleteOpts::default()).await;
             }
         }
     }
-    if remaining == 0 {
+    // Cheap emptiness check: this runs on every delete inside a terminating namespace.
+    if resources
+        .iter()
+        .all(|r| !ctx.store.has_objects(&r.storage, Some(name)))
+    {
         modify(ctx, &key, &|obj| {
             if let Some(list) = obj["spec"]["finalizers"].as_array_mut() {
                 list.retain(|f| f != objects::NAMESPACE_FINALIZER);
@@ -334,7 +339,7 @@ fn owning_crd(ctx: &Ctx, storage: &str) -> Option<Arc<Stored>> {
 }
 
 /// Delete every instance of a terminating CRD, then drop its cleanup finalizer.
-async fn recheck_crd(ctx: &Ctx, crd: &Stored) {
+async fn recheck_crd(ctx: &Ctx, crd: &Stored, delete_content: bool) {
     if !deleting(&crd.value) || !has_finalizer(&crd.value, objects::CRD_CLEANUP_FINALIZER) {
         return;
     }
@@ -343,10 +348,27 @@ async fn recheck_crd(ctx: &Ctx, crd: &Stored) {
         .as_str()
         .unwrap_or_default();
     let storage = format!("{group}/{plural}");
-    let Ok((items, _)) = ctx.store.list(&storage, None, None, None) else {
-        return;
-    };
-    if items.is_empty() {
+    if delete_content
+        && let (Some(info), Ok((items, _))) = (
+            info_for(ctx, &storage),
+            ctx.store.list(&storage, None, None, None),
+        )
+    {
+        for stored in items.iter().filter(|s| !deleting(&s.value)) {
+            let meta = &stored.value["metadata"];
+            let ns = meta["namespace"].as_str().unwrap_or_default();
+            let _ = write::delete(
+                ctx,
+                &info,
+                ns,
+                meta["name"].as_str().unwrap_or_default(),
+                &DeleteOpts::default(),
+            )
+            .await;
+        }
+    }
+    // Cheap emptiness check: this runs on every delete of an instance.
+    if !ctx.store.has_objects(&storage, None) {
         let key = Key {
             resource: "apiextensions.k8s.io/customresourcedefinitions".into(),
             namespace: String::new(),
@@ -356,22 +378,5 @@ async fn recheck_crd(ctx: &Ctx, crd: &Stored) {
             remove_finalizer(obj, objects::CRD_CLEANUP_FINALIZER);
         })
         .await;
-        return;
-    }
-    let Some(info) = info_for(ctx, &storage) else {
-        return;
-    };
-    for stored in items {
-        if !deleting(&stored.value) {
-            let meta = &stored.value["metadata"];
-            let _ = write::delete(
-                ctx,
-                &info,
-                meta["namespace"].as_str().unwrap_or_default(),
-                meta["name"].as_str().unwrap_or_default(),
-                &DeleteOpts::default(),
-            )
-            .await;
-        }
     }
 }

@@ -460,6 +460,21 @@ impl Store {
             .collect()
     }
 
+    /// Whether `resource` has any object (in `namespace`, if given). O(log n).
+    pub fn has_objects(&self, resource: &str, namespace: Option<&str>) -> bool {
+        let st = lock(&self.shared.state);
+        let Some(map) = st.objects.get(resource) else {
+            return false;
+        };
+        match namespace {
+            None => !map.is_empty(),
+            Some(ns) => map
+                .range((ns.to_string(), String::new())..)
+                .next()
+                .is_some_and(|((n, _), _)| n == ns),
+        }
+    }
+
     /// Every stored resource key with at least one object.
     pub fn resources(&self) -> Vec<String> {
         lock(&self.shared.state)

@@ -193,6 +193,9 @@ impl Drop for LocalCluster {
         for t in &self.tasks {
             t.abort();
         }
+        // Dropped without `shutdown()`: still let the committer flush and exit, so the thread
+        // and the in-memory state do not outlive the cluster.
+        self.ctx.store.request_close();
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
@@ -181,22 +181,9 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query());
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return error_response(&ApiError::new(
-                    413,
-                    "RequestEntityTooLarge",
-                    format!("Request entity too large: limit is {MAX_BODY}"),
-                ));
-            }
-            return error_response(&ApiError::bad_request(format!(
-                "reading the request body: {e}"
-            )));
-        }
+    let body = match read_body(req.into_body()).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
     };
     let req = Req {
         method,
@@ -211,6 +198,36 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
+}
+
+/// Bodies beyond this are not even drained: the connection is dropped.
+const MAX_DRAIN: usize = 64 * 1024 * 1024;
+
+/// Read the request body; over [`MAX_BODY`] answers 413 after draining the rest (up to
+/// [`MAX_DRAIN`]), so the client finishes sending and reads the Status instead of a reset.
+async fn read_body(mut body: Incoming) -> ApiResult<Bytes> {
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= MAX_BODY {
+                buf.extend_from_slice(&data);
+            } else if total > MAX_DRAIN {
+                break;
+            }
+        }
+    }
+    if total > MAX_BODY {
+        return Err(ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {MAX_BODY}"),
+        ));
+    }
+    Ok(buf.freeze())
 }
 
 async fn route(ctx: &Arc<Ctx>, req: &Req) -> ApiResult<Response<Body>> {

@@ -65,12 +65,11 @@ pub async fn wait_for_rv(ctx: &Ctx, rv: u64) -> ApiResult<()> {
     if ctx.store.current_rv() >= rv {
         return Ok(());
     }
-    let deadline = tokio::time::Instant::now() + TOO_LARGE_WAIT;
-    while tokio::time::Instant::now() < deadline {
-        if ctx.store.current_rv() >= rv {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if tokio::time::timeout(TOO_LARGE_WAIT, ctx.store.wait_durable(rv))
+        .await
+        .is_ok()
+    {
+        return Ok(());
     }
     Err(ApiError::new(
         504,

@@ -409,11 +409,16 @@ impl Store {
 
     /// Stop the committer after it has made every pending write durable.
     pub fn close(&self) {
-        lock(&self.shared.pending).shutdown = true;
-        self.shared.wake.notify_all();
+        self.request_close();
         if let Some(handle) = lock(&self.committer).take() {
             let _ = handle.join();
         }
+    }
+
+    /// Ask the committer to stop once pending writes are durable, without waiting for it.
+    pub fn request_close(&self) {
+        lock(&self.shared.pending).shutdown = true;
+        self.shared.wake.notify_all();
     }
 
     /// The latest assigned resourceVersion (durable or about to be).

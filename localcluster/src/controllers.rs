@@ -79,6 +79,7 @@ async fn sweep(ctx: &Ctx) {
                 },
                 object: stored.clone(),
                 prev: None,
+                encoded: std::sync::OnceLock::new(),
             };
             handle(ctx, &ev).await;
         }

@@ -125,16 +125,20 @@ pub fn view_value(info: &ResourceInfo, stored: &Stored) -> Value {
     v
 }
 
-/// The JSON of the object as seen through `info`, reusing the stored bytes when possible.
-pub fn view_json(info: &ResourceInfo, stored: &Stored) -> Bytes {
-    let same = if info.group == "events.k8s.io" {
+/// Whether the object looks the same through `info` as in storage.
+pub fn same_view(info: &ResourceInfo, stored: &Stored) -> bool {
+    if info.group == "events.k8s.io" {
         false
     } else if info.custom {
         stored.value["apiVersion"].as_str() == Some(info.api_version().as_str())
     } else {
         true
-    };
-    if same {
+    }
+}
+
+/// The JSON of the object as seen through `info`, reusing the stored bytes when possible.
+pub fn view_json(info: &ResourceInfo, stored: &Stored) -> Bytes {
+    if same_view(info, stored) {
         stored.json.clone()
     } else {
         Bytes::from(serde_json::to_vec(&view_value(info, stored)).unwrap_or_default())

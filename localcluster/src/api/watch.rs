@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::api::read::Filter;
 use crate::api::status::{ApiError, ApiResult};
-use crate::api::{Ctx, Query, view_json};
+use crate::api::{Ctx, Query, same_view, view_json};
 use crate::resources::ResourceInfo;
 use crate::storage::{Event, EventType, Stored};
 
@@ -126,6 +126,14 @@ fn translate(info: &ResourceInfo, filter: &Filter, ev: &Event) -> Option<Bytes> 
             (false, false) => return None,
         },
     };
+    if kind == ev.kind.as_str() && same_view(info, &ev.object) {
+        // The common case: every watcher sends the same bytes; encode them once.
+        return Some(
+            ev.encoded
+                .get_or_init(|| line(kind, &ev.object.json))
+                .clone(),
+        );
+    }
     Some(line(kind, &view_json(info, &ev.object)))
 }
 

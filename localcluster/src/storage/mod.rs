@@ -91,6 +91,8 @@ pub struct Event {
     pub key: Key,
     pub object: Arc<Stored>,
     pub prev: Option<Arc<Stored>>,
+    /// The watch line of this event in storage form, encoded once for every watcher.
+    pub encoded: std::sync::OnceLock<Bytes>,
 }
 
 /// What the writer expects to find.
@@ -643,6 +645,7 @@ impl Store {
                 key: key.clone(),
                 object: stored,
                 prev,
+                encoded: std::sync::OnceLock::new(),
             }
         } else {
             let prev = st.remove(key);
@@ -653,6 +656,7 @@ impl Store {
                 key: key.clone(),
                 object: Stored::new(rv, last),
                 prev,
+                encoded: std::sync::OnceLock::new(),
             }
         };
         let event = Arc::new(event);

@@ -340,3 +340,57 @@ async fn checklist_07_aggregated_and_legacy_discovery_with_new_crd() {
     .await;
     env.cluster.shutdown().await;
 }
+
+/// Not a checklist item: `kubectl create <kind>` sends protobuf bodies (client-go typed clients
+/// never fall back to JSON), so the kinds it creates that way must be understood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_imperative_commands_send_protobuf() {
+    let env = start("create").await;
+    env.kubectl_ok(&["create", "namespace", "made"], None);
+    env.kubectl_ok(
+        &[
+            "-n",
+            "made",
+            "create",
+            "configmap",
+            "cfg",
+            "--from-literal=a=b",
+        ],
+        None,
+    );
+    env.kubectl_ok(
+        &[
+            "-n",
+            "made",
+            "create",
+            "secret",
+            "generic",
+            "sec",
+            "--from-literal=k=v",
+        ],
+        None,
+    );
+    env.kubectl_ok(&["-n", "made", "create", "serviceaccount", "robot"], None);
+    let cm: ConfigMap = Api::namespaced(env.client.clone(), "made")
+        .get("cfg")
+        .await
+        .unwrap();
+    assert_eq!(cm.data.unwrap()["a"], "b");
+    let secret: k8s_openapi::api::core::v1::Secret = Api::namespaced(env.client.clone(), "made")
+        .get("sec")
+        .await
+        .unwrap();
+    assert_eq!(secret.data.unwrap()["k"].0, b"v");
+    assert_eq!(secret.type_.as_deref(), None);
+    let out = env.kubectl(
+        &["-n", "made", "create", "deployment", "web", "--image=nginx"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--dry-run=client"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.cluster.shutdown().await;
+}

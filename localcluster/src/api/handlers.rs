@@ -10,7 +10,7 @@ use crate::api::status::{ApiError, ApiResult};
 use crate::api::table;
 use crate::api::watch::{self, WatchSpec};
 use crate::api::write::{self, DeleteOpts, Step, WriteOpts};
-use crate::api::{Ctx, patch, view_json, view_value};
+use crate::api::{Ctx, patch, protobuf, view_json, view_value};
 use crate::http::{Body, Req, bytes_response, json_response, stream_response};
 use crate::registry::Catalog;
 use crate::resources::ResourceInfo;
@@ -72,7 +72,10 @@ fn parse_body(req: &Req) -> ApiResult<Value> {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     let ct = media_type(&req.content_type);
-    if ct.contains("protobuf") {
+    if ct == protobuf::MEDIA_TYPE {
+        return protobuf::decode(&req.body);
+    }
+    if ct.contains("protobuf") || ct.contains("cbor") {
         return Err(ApiError::unsupported_media_type(
             &ct,
             &["application/json", "application/yaml"],

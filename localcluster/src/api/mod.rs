@@ -6,6 +6,7 @@ pub mod events;
 pub mod handlers;
 pub mod objects;
 pub mod patch;
+pub mod protobuf;
 pub mod read;
 pub mod status;
 pub mod table;

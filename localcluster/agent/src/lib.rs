@@ -1,0 +1,322 @@
+//! localcluster's in-process cluster components, as API clients of the embedded API server
+//! (kube-rs, like a real kubelet, kube-scheduler and kube-controller-manager):
+//!
+//! - a **node agent** that registers Nodes and runs the pods bound to them as local processes
+//!   (one per container, each pod on its own loopback address), or only simulates them;
+//! - a **scheduler** (nodeSelector, node affinity, taints/tolerations, pod count and requests);
+//! - **controllers**: Deployment → ReplicaSet → Pod, EndpointSlices/Endpoints for Services;
+//! - **simulated Liqo peers**: virtual nodes, the NamespaceOffloading CRD and a stand-in for
+//!   Liqo's controller and webhooks.
+//!
+//! Generic: nothing here knows Rivulet's own kinds. See `docs/localcluster-agent.md`.
+//!
+//! ```no_run
+//! # async fn demo(data_dir: std::path::PathBuf) -> Result<(), Box<dyn std::error::Error>> {
+//! use rivulet_localcluster_agent::{Agent, AgentConfig};
+//! let agent_config = AgentConfig::new(data_dir.join("agent"));
+//! let mut server = rivulet_localcluster::Config::new(&data_dir);
+//! let ext = rivulet_localcluster_agent::server_extensions(&agent_config);
+//! server.create_hooks = ext.create_hooks;
+//! server.pod_logs = Some(ext.pod_logs);
+//! let cluster = rivulet_localcluster::LocalCluster::start(server).await?;
+//! let client = kube::Client::try_from(kube::Config::infer().await?)?;
+//! let agent = Agent::start(client, agent_config.with_kubeconfig(cluster.kubeconfig_path())).await?;
+//! agent.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod controllers;
+pub mod events;
+pub mod images;
+pub mod informer;
+pub mod kubelet;
+pub mod liqo;
+pub mod logs;
+pub mod node;
+pub mod quantity;
+pub mod scheduler;
+pub mod time;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Api;
+use kube::runtime::watcher;
+use rivulet_localcluster::hooks::{CreateHook, PodLogs};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use images::{ImageEntry, ImageTable};
+
+/// Resolves once `rx` is true (or its sender is gone).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("creating the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("registering nodes: {0}")]
+    Register(#[source] kube::Error),
+    #[error("installing the NamespaceOffloading CRD: {0}")]
+    Crd(#[source] kube::Error),
+    #[error("--clusters needs at least one name (the local cluster)")]
+    NoCluster,
+}
+
+/// How to run the agent.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Pod directories, logs, pid files and `images.yaml` live here.
+    pub data_dir: PathBuf,
+    /// The local cluster's name first, then the simulated Liqo peers (`local,naples,florence`).
+    pub clusters: Vec<String>,
+    /// `topology.liqo.io/region` of each cluster (default: [`liqo::default_region`]).
+    pub regions: BTreeMap<String, String>,
+    /// Mark pods Running/Ready with an address and run nothing (like kwok).
+    pub simulate_pods: bool,
+    /// Built-in image → command entries (the file in `data_dir` extends them).
+    pub image_table: ImageTable,
+    /// Kubeconfig given to processes as `KUBECONFIG`.
+    pub kubeconfig: Option<PathBuf>,
+    /// First CrashLoopBackOff delay (kubelet: 10 s) and its cap (kubelet: 5 min).
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Node status and Lease renewal interval.
+    pub heartbeat: Duration,
+    /// `pods` capacity of the local node.
+    pub max_pods: u32,
+    /// Capacity of each virtual node (Liqo's default slice: cpu 4, memory 8Gi, pods 110).
+    pub virtual_node_capacity: BTreeMap<String, String>,
+    /// Serve `offloading.liqo.io/v1alpha1` instead of `v1beta1`.
+    pub liqo_v1alpha1: bool,
+    /// The NamespaceOffloading CRD to install instead of the built-in one.
+    pub offloading_crd: Option<Value>,
+    /// Run the scheduler, the controllers and the Liqo stand-in (off: only the node agent).
+    pub control_plane: bool,
+}
+
+impl AgentConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            clusters: vec!["local".into()],
+            regions: BTreeMap::new(),
+            simulate_pods: false,
+            image_table: ImageTable::default(),
+            kubeconfig: None,
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_mins(5),
+            heartbeat: Duration::from_secs(10),
+            max_pods: 110,
+            virtual_node_capacity: BTreeMap::from([
+                ("cpu".into(), "4".into()),
+                ("memory".into(), "8Gi".into()),
+                ("pods".into(), "110".into()),
+                ("ephemeral-storage".into(), "20Gi".into()),
+            ]),
+            liqo_v1alpha1: false,
+            offloading_crd: None,
+            control_plane: true,
+        }
+    }
+
+    #[must_use]
+    pub fn with_kubeconfig(mut self, path: &Path) -> Self {
+        self.kubeconfig = Some(path.to_path_buf());
+        self
+    }
+
+    /// The local cluster's name.
+    pub fn local_cluster(&self) -> &str {
+        self.clusters.first().map_or("local", String::as_str)
+    }
+
+    /// The Nodes the agent registers: the local node (named after the local cluster), then one
+    /// virtual node per remote cluster.
+    pub fn nodes(&self) -> Vec<node::NodeSpec> {
+        let local = self.local_cluster().to_string();
+        let mut out = vec![node::NodeSpec {
+            name: local.clone(),
+            labels: BTreeMap::from([
+                ("kubernetes.io/hostname".to_string(), local.clone()),
+                ("kubernetes.io/os".into(), "linux".into()),
+                (
+                    "kubernetes.io/arch".into(),
+                    std::env::consts::ARCH
+                        .replace("x86_64", "amd64")
+                        .replace("aarch64", "arm64"),
+                ),
+            ]),
+            taints: Vec::new(),
+            capacity: node::host_capacity(self.max_pods),
+        }];
+        for remote in self.clusters.iter().skip(1) {
+            let region = self
+                .regions
+                .get(remote)
+                .cloned()
+                .unwrap_or_else(|| liqo::default_region(remote));
+            out.push(liqo::virtual_node(
+                remote,
+                &region,
+                self.virtual_node_capacity.clone(),
+            ));
+        }
+        out
+    }
+
+    fn has_peers(&self) -> bool {
+        self.clusters.len() > 1
+    }
+}
+
+/// What to put into `rivulet_localcluster::Config` before starting the server.
+#[derive(Debug)]
+pub struct ServerExtensions {
+    /// Liqo's webhooks (only when peers are simulated).
+    pub create_hooks: Vec<Arc<dyn CreateHook>>,
+    /// `pods/log` from the agent's log files.
+    pub pod_logs: Arc<dyn PodLogs>,
+}
+
+/// The create hooks and the `pods/log` source for the server that this agent will serve.
+pub fn server_extensions(config: &AgentConfig) -> ServerExtensions {
+    let mut create_hooks: Vec<Arc<dyn CreateHook>> = Vec::new();
+    if config.has_peers() {
+        create_hooks.push(Arc::new(liqo::webhook::PodWebhook));
+        create_hooks.push(Arc::new(liqo::webhook::OffloadingWebhook));
+    }
+    ServerExtensions {
+        create_hooks,
+        pod_logs: Arc::new(logs::FileLogs::new(&config.data_dir)),
+    }
+}
+
+/// The running agent.
+#[derive(Debug)]
+pub struct Agent {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    informers: Vec<JoinHandle<()>>,
+}
+
+impl Agent {
+    /// Registers the nodes (and the Liqo CRD when peers are simulated), then runs everything in
+    /// the background until [`Agent::shutdown`].
+    pub async fn start(client: kube::Client, config: AgentConfig) -> Result<Agent, AgentError> {
+        if config.clusters.is_empty() {
+            return Err(AgentError::NoCluster);
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| AgentError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let nodes = config.nodes();
+        node::register(&client, &nodes)
+            .await
+            .map_err(AgentError::Register)?;
+        let settings = liqo::controller::Settings {
+            local_cluster: config.local_cluster().to_string(),
+            v1alpha1: config.liqo_v1alpha1,
+        };
+        if config.has_peers() && config.control_plane {
+            let crd = config
+                .offloading_crd
+                .clone()
+                .unwrap_or_else(|| liqo::crd::namespace_offloading_crd(config.liqo_v1alpha1));
+            liqo::controller::install_crd(&client, &crd, &settings)
+                .await
+                .map_err(AgentError::Crd)?;
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let (pods, pods_task) =
+            informer::Informer::spawn(Api::<Pod>::all(client.clone()), watcher::Config::default());
+        let (node_inf, nodes_task) =
+            informer::Informer::spawn(Api::<Node>::all(client.clone()), watcher::Config::default());
+        let mut informers = vec![pods_task, nodes_task];
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(node::heartbeat(
+            client.clone(),
+            nodes.clone(),
+            config.heartbeat,
+            stop_rx.clone(),
+        )));
+        let ctx = Arc::new(kubelet::Ctx {
+            client: client.clone(),
+            images: images::LiveTable::new(config.image_table.clone(), &config.data_dir),
+            data_dir: config.data_dir.clone(),
+            ipam: kubelet::ipam::Ipam::default(),
+            simulate: config.simulate_pods,
+            backoff_base: config.backoff_base,
+            backoff_max: config.backoff_max,
+            kubeconfig: config.kubeconfig.clone(),
+            events: events::Events::new(
+                client.clone(),
+                "kubelet",
+                Some(config.local_cluster().to_string()),
+            ),
+            shutdown: stop_rx.clone(),
+        });
+        let names: BTreeSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
+        tasks.push(tokio::spawn(kubelet::run(ctx, pods.clone(), names)));
+        if config.control_plane {
+            tasks.push(tokio::spawn(scheduler::run(
+                client.clone(),
+                pods.clone(),
+                node_inf.clone(),
+                stop_rx.clone(),
+            )));
+            let (ctl_tasks, ctl_informers) = controllers::spawn(&client, &pods, &stop_rx);
+            tasks.extend(ctl_tasks);
+            informers.extend(ctl_informers);
+            if config.has_peers() {
+                tasks.push(tokio::spawn(liqo::controller::run(
+                    client.clone(),
+                    settings,
+                    node_inf.clone(),
+                    stop_rx.clone(),
+                )));
+            }
+        }
+        Ok(Agent {
+            stop,
+            tasks,
+            informers,
+        })
+    }
+
+    /// Stops every loop; every container process is terminated before this returns.
+    pub async fn shutdown(mut self) {
+        self.stop_inner().await;
+    }
+
+    async fn stop_inner(&mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        for t in self.informers.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // Processes are started with kill_on_drop, so aborting the tasks kills them too.
+        let _ = self.stop.send(true);
+        for t in self.tasks.iter().chain(self.informers.iter()) {
+            t.abort();
+        }
+    }
+}

@@ -85,13 +85,13 @@ async fn bad_input_400_404_409_413_415_422() {
         .await;
     assert_eq!(code, 400);
     // Protobuf is understood for the kinds `kubectl create` sends that way, not for others.
-    let deployment = b"k8s\x00\x0a\x15\x0a\x07apps/v1\x12\x0aDeployment".to_vec();
+    let job = b"k8s\x00\x0a\x0f\x0a\x08batch/v1\x12\x03Job".to_vec();
     let (code, _) = env
         .raw(
             "POST",
             "/apis/apps/v1/namespaces/default/deployments",
             "application/vnd.kubernetes.protobuf",
-            deployment,
+            job,
         )
         .await;
     assert_eq!(code, 415);

@@ -382,15 +382,55 @@ async fn kubectl_create_imperative_commands_send_protobuf() {
         .unwrap();
     assert_eq!(secret.data.unwrap()["k"].0, b"v");
     assert_eq!(secret.type_.as_deref(), None);
-    let out = env.kubectl(
-        &["-n", "made", "create", "deployment", "web", "--image=nginx"],
+    env.kubectl_ok(
+        &[
+            "-n",
+            "made",
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx",
+            "--replicas=2",
+            "--port=80",
+        ],
         None,
     );
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--dry-run=client"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let d: k8s_openapi::api::apps::v1::Deployment = Api::namespaced(env.client.clone(), "made")
+        .get("web")
+        .await
+        .unwrap();
+    assert_eq!(d.spec.replicas, Some(2));
+    let container = &d.spec.template.spec.unwrap().containers[0];
+    assert_eq!(
+        (container.name.as_str(), container.image.as_deref()),
+        ("nginx", Some("nginx"))
+    );
+    assert_eq!(container.ports.as_ref().unwrap()[0].container_port, 80);
+    env.kubectl_ok(
+        &[
+            "-n",
+            "made",
+            "create",
+            "service",
+            "clusterip",
+            "web",
+            "--tcp=80:8080",
+        ],
+        None,
+    );
+    let svc: k8s_openapi::api::core::v1::Service = Api::namespaced(env.client.clone(), "made")
+        .get("web")
+        .await
+        .unwrap();
+    let spec = svc.spec.unwrap();
+    assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+    let port = &spec.ports.unwrap()[0];
+    assert_eq!(
+        (port.port, port.target_port.clone()),
+        (
+            80,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(8080))
+        )
     );
     env.cluster.shutdown().await;
 }

@@ -21,8 +21,14 @@ enum Ty {
     Str,
     /// `repeated string`.
     Strs,
-    /// `int64` without presence; 0 = absent.
+    /// An integer without presence; 0 = absent.
     Int,
+    /// A `*int32`/`*int64` (presence: written means set).
+    OptInt,
+    /// `bool` without presence; false = absent.
+    Bool,
+    /// `intstr.IntOrString{type=1, intVal=2, strVal=3}`.
+    IntOrString,
     /// `*bool` (presence: written means set).
     OptBool,
     /// `map<string,string>`.
@@ -115,12 +121,114 @@ const SERVICE_ACCOUNT: &[Field] = &[
     f(4, "automountServiceAccountToken", Ty::OptBool),
 ];
 
+const LABEL_SELECTOR: &[Field] = &[f(1, "matchLabels", Ty::StrMap)];
+
+const CONTAINER_PORT: &[Field] = &[
+    f(1, "name", Ty::Str),
+    f(2, "hostPort", Ty::Int),
+    f(3, "containerPort", Ty::Int),
+    f(4, "protocol", Ty::Str),
+    f(5, "hostIP", Ty::Str),
+];
+
+const ENV_VAR: &[Field] = &[f(1, "name", Ty::Str), f(2, "value", Ty::Str)];
+
+/// The container fields `kubectl create deployment|job|cronjob` fill in.
+const CONTAINER: &[Field] = &[
+    f(1, "name", Ty::Str),
+    f(2, "image", Ty::Str),
+    f(3, "command", Ty::Strs),
+    f(4, "args", Ty::Strs),
+    f(5, "workingDir", Ty::Str),
+    f(6, "ports", Ty::Msgs(CONTAINER_PORT)),
+    f(7, "env", Ty::Msgs(ENV_VAR)),
+    f(8, "resources", Ty::Msg(&[])),
+    f(13, "terminationMessagePath", Ty::Str),
+    f(14, "imagePullPolicy", Ty::Str),
+    f(16, "stdin", Ty::Bool),
+    f(17, "stdinOnce", Ty::Bool),
+    f(18, "tty", Ty::Bool),
+    f(20, "terminationMessagePolicy", Ty::Str),
+];
+
+const POD_SPEC: &[Field] = &[
+    f(2, "containers", Ty::Msgs(CONTAINER)),
+    f(3, "restartPolicy", Ty::Str),
+    f(6, "dnsPolicy", Ty::Str),
+    f(8, "serviceAccountName", Ty::Str),
+    f(9, "serviceAccount", Ty::Str),
+    f(10, "nodeName", Ty::Str),
+    f(11, "hostNetwork", Ty::Bool),
+    f(12, "hostPID", Ty::Bool),
+    f(13, "hostIPC", Ty::Bool),
+    f(16, "hostname", Ty::Str),
+    f(17, "subdomain", Ty::Str),
+    f(19, "schedulerName", Ty::Str),
+    f(24, "priorityClassName", Ty::Str),
+];
+
+const POD_TEMPLATE_SPEC: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(POD_SPEC)),
+];
+
+const DEPLOYMENT: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(
+        2,
+        "spec",
+        Ty::Msg(&[
+            f(1, "replicas", Ty::OptInt),
+            f(2, "selector", Ty::Msg(LABEL_SELECTOR)),
+            f(3, "template", Ty::Msg(POD_TEMPLATE_SPEC)),
+            f(4, "strategy", Ty::Msg(&[f(1, "type", Ty::Str)])),
+            f(5, "minReadySeconds", Ty::Int),
+            f(6, "revisionHistoryLimit", Ty::OptInt),
+            f(7, "paused", Ty::Bool),
+            f(9, "progressDeadlineSeconds", Ty::OptInt),
+        ]),
+    ),
+    f(3, "status", Ty::Ignore),
+];
+
+const SERVICE_PORT: &[Field] = &[
+    f(1, "name", Ty::Str),
+    f(2, "protocol", Ty::Str),
+    f(3, "port", Ty::Int),
+    f(4, "targetPort", Ty::IntOrString),
+    f(5, "nodePort", Ty::Int),
+];
+
+const SERVICE: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(
+        2,
+        "spec",
+        Ty::Msg(&[
+            f(1, "ports", Ty::Msgs(SERVICE_PORT)),
+            f(2, "selector", Ty::StrMap),
+            f(3, "clusterIP", Ty::Str),
+            f(4, "type", Ty::Str),
+            f(5, "externalIPs", Ty::Strs),
+            f(7, "sessionAffinity", Ty::Str),
+            f(8, "loadBalancerIP", Ty::Str),
+            f(10, "externalName", Ty::Str),
+            f(11, "externalTrafficPolicy", Ty::Str),
+            f(12, "healthCheckNodePort", Ty::Int),
+            f(13, "publishNotReadyAddresses", Ty::Bool),
+        ]),
+    ),
+    f(3, "status", Ty::Ignore),
+];
+
 /// Kinds whose protobuf bodies are understood: (apiVersion, kind, message).
 const KINDS: &[(&str, &str, &[Field])] = &[
     ("v1", "Namespace", NAMESPACE),
     ("v1", "ConfigMap", CONFIG_MAP),
     ("v1", "Secret", SECRET),
     ("v1", "ServiceAccount", SERVICE_ACCOUNT),
+    ("v1", "Service", SERVICE),
+    ("apps/v1", "Deployment", DEPLOYMENT),
 ];
 
 /// A proto wire value.
@@ -203,6 +311,29 @@ fn map_entry(bytes: &[u8], as_base64: bool) -> ApiResult<(String, Value)> {
     Ok((key, value))
 }
 
+/// proto2 `int32`/`int64` are two's-complement varints.
+fn signed(v: u64) -> i64 {
+    i64::from_ne_bytes(v.to_ne_bytes())
+}
+
+fn int_or_string(bytes: &[u8]) -> ApiResult<Value> {
+    let mut r = Reader { buf: bytes, pos: 0 };
+    let (mut is_string, mut int, mut string) = (false, 0i64, String::new());
+    while let Some(item) = r.next() {
+        match item.map_err(|()| malformed())? {
+            (1, Wire::Varint(t)) => is_string = t == 1,
+            (2, Wire::Varint(v)) => int = signed(v),
+            (3, Wire::Bytes(b)) => string = text(b)?,
+            _ => return Err(malformed()),
+        }
+    }
+    Ok(if is_string {
+        Value::String(string)
+    } else {
+        Value::from(int)
+    })
+}
+
 fn message(bytes: &[u8], fields: &[Field], kind: &str) -> ApiResult<Value> {
     let mut out = Map::new();
     let mut r = Reader { buf: bytes, pos: 0 };
@@ -235,8 +366,19 @@ fn message(bytes: &[u8], fields: &[Field], kind: &str) -> ApiResult<Value> {
             }
             (Ty::Int, Wire::Varint(v)) => {
                 if v != 0 {
-                    out.insert(name, Value::from(v));
+                    out.insert(name, Value::from(signed(v)));
                 }
+            }
+            (Ty::OptInt, Wire::Varint(v)) => {
+                out.insert(name, Value::from(signed(v)));
+            }
+            (Ty::Bool, Wire::Varint(v)) => {
+                if v != 0 {
+                    out.insert(name, Value::Bool(true));
+                }
+            }
+            (Ty::IntOrString, Wire::Bytes(b)) => {
+                out.insert(name, int_or_string(b)?);
             }
             (Ty::OptBool, Wire::Varint(v)) => {
                 out.insert(name, Value::Bool(v != 0));
@@ -276,7 +418,8 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             "UnsupportedMediaType",
             format!(
                 "the body of the request was in an unknown format ({MEDIA_TYPE} for {what}) - protobuf is understood \
-                 for v1 Namespace, ConfigMap, Secret and ServiceAccount only; send JSON instead, for example \
+                 for the kinds `kubectl create` sends (v1 Namespace, ConfigMap, Secret, ServiceAccount, Service and \
+                 apps/v1 Deployment); send JSON instead, for example \
                  `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`"
             ),
         )
@@ -351,7 +494,7 @@ mod tests {
 
     #[test]
     fn refuses_unknown_kinds_and_fields() {
-        let type_meta = msg(&[(1, b"apps/v1"), (2, b"Deployment")]);
+        let type_meta = msg(&[(1, b"batch/v1"), (2, b"Job")]);
         let mut body = b"k8s\x00".to_vec();
         body.extend(msg(&[(1, &type_meta), (2, b"")]));
         assert_eq!(decode(&body).unwrap_err().code, 415);

@@ -99,9 +99,15 @@ pub mod liqo {
 
 /// Rivulet's own keys.
 pub mod rivulet {
-    /// Annotation the router writes on a specialized pod: RFC 3339 time of its last request
-    /// (throttled). The function reconciler reaps idle pods from it.
+    /// Annotation the router writes on a specialized pod: RFC 3339 time of its last request. The
+    /// router refreshes it at most every 10 s per pod, and keeps refreshing it while a request is
+    /// in flight, so a long request is never mistaken for idleness. The function reconciler reaps
+    /// idle pods from it (absent: the pod's creation time).
     pub const LAST_ACTIVITY_ANNOTATION: &str = "rivulet.dev/last-activity";
+    /// Annotation the router writes on a pod it specialized: the Function's `metadata.generation`
+    /// at the time, so the reaper can tell pods of an older spec (status writes do not change it,
+    /// unlike `functionResourceVersion`).
+    pub const FUNCTION_GENERATION_ANNOTATION: &str = "rivulet.dev/function-generation";
     /// Label on pool pods: hash of the Environment spec they were built from, so a spec change
     /// rolls warm pods without touching specialized ones.
     pub const POOL_SPEC_HASH_LABEL: &str = "rivulet.dev/pool-spec-hash";

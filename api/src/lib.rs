@@ -26,6 +26,7 @@ pub mod mqtrigger;
 pub mod object;
 pub mod package;
 mod schema;
+pub mod specialize;
 pub mod timetrigger;
 pub mod validation;
 

@@ -16,7 +16,6 @@ pub mod fetch;
 pub mod http;
 pub mod package;
 pub mod paths;
-pub mod request;
 pub mod runtime;
 pub mod server;
 pub mod source;

@@ -8,6 +8,7 @@
 
 pub mod conditions;
 pub mod environment;
+pub mod function;
 pub mod hash;
 pub mod merge;
 pub mod placement;

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::EnvVar;
 use k8s_openapi::api::core::v1::{
     Affinity, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource,
     EmptyDirVolumeSource, ExecAction, HTTPGetAction, Lifecycle, LifecycleHandler,
@@ -111,36 +112,7 @@ pub fn build_pool_pod(
         .uid
         .as_deref()
         .ok_or(PoolPodError::MissingMetadata("uid"))?;
-    let spec = &env.spec;
-    let grace = spec.termination_grace_period.unwrap_or(0).max(0);
-
-    let mut runtime = runtime_container(name, spec, grace, config);
-    if let Some(fragment) = &spec.runtime.container {
-        runtime = merge(&runtime, fragment, "spec.runtime.container")?;
-        // Fission keeps these its own whatever the fragment says.
-        name.clone_into(&mut runtime.name);
-        runtime.image = Some(spec.runtime.image.clone());
-        runtime.termination_message_path = Some("/dev/termination-log".into());
-        runtime
-            .image_pull_policy
-            .clone_from(&config.runtime_image_pull_policy);
-    }
-
-    let mut pod_spec = PodSpec {
-        containers: vec![runtime, fetcher_container(grace, config)],
-        volumes: Some(shared_volumes()),
-        service_account_name: config.service_account.clone(),
-        termination_grace_period_seconds: Some(grace),
-        ..PodSpec::default()
-    };
-    if let Some(secret) = spec.imagepullsecret.as_deref().filter(|s| !s.is_empty()) {
-        pod_spec.image_pull_secrets = Some(vec![LocalObjectReference {
-            name: secret.to_owned(),
-        }]);
-    }
-    if let Some(fragment) = &spec.runtime.podspec {
-        pod_spec = merge(&pod_spec, fragment, "spec.runtime.podspec")?;
-    }
+    let mut pod_spec = runtime_pod_spec(env, config, &[], &[])?;
     pin_to_cluster(&mut pod_spec, cluster_id);
 
     let mut labels = env.metadata.labels.clone().unwrap_or_default();
@@ -169,6 +141,63 @@ pub fn build_pool_pod(
         spec: Some(pod_spec),
         status: None,
     })
+}
+
+/// The pod spec of a function pod built from an Environment (pool pods, and `newdeploy`
+/// Deployments): runtime container, fetcher sidecar, shared volumes, and the environment's
+/// fragments merged in with Fission's rules. `fetcher_args` are appended to the fetcher's Fission
+/// flags (newdeploy adds `-specialize-on-startup -specialize-request <json>`); `runtime_env` is
+/// added to the runtime container.
+pub fn runtime_pod_spec(
+    env: &Environment,
+    config: &PoolPodConfig,
+    fetcher_args: &[String],
+    runtime_env: &[EnvVar],
+) -> Result<PodSpec, PoolPodError> {
+    let name = env
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(PoolPodError::MissingMetadata("name"))?;
+    let spec = &env.spec;
+    let grace = spec.termination_grace_period.unwrap_or(0).max(0);
+
+    let mut runtime = runtime_container(name, spec, grace, config);
+    if !runtime_env.is_empty() {
+        runtime.env = Some(runtime_env.to_vec());
+    }
+    if let Some(fragment) = &spec.runtime.container {
+        runtime = merge(&runtime, fragment, "spec.runtime.container")?;
+        // Fission keeps these its own whatever the fragment says.
+        name.clone_into(&mut runtime.name);
+        runtime.image = Some(spec.runtime.image.clone());
+        runtime.termination_message_path = Some("/dev/termination-log".into());
+        runtime
+            .image_pull_policy
+            .clone_from(&config.runtime_image_pull_policy);
+    }
+    let mut fetcher = fetcher_container(grace, config);
+    fetcher
+        .args
+        .get_or_insert_with(Vec::new)
+        .splice(0..0, fetcher_args.iter().cloned());
+
+    let mut pod_spec = PodSpec {
+        containers: vec![runtime, fetcher],
+        volumes: Some(shared_volumes()),
+        service_account_name: config.service_account.clone(),
+        termination_grace_period_seconds: Some(grace),
+        ..PodSpec::default()
+    };
+    if let Some(secret) = spec.imagepullsecret.as_deref().filter(|s| !s.is_empty()) {
+        pod_spec.image_pull_secrets = Some(vec![LocalObjectReference {
+            name: secret.to_owned(),
+        }]);
+    }
+    if let Some(fragment) = &spec.runtime.podspec {
+        pod_spec = merge(&pod_spec, fragment, "spec.runtime.podspec")?;
+    }
+    Ok(pod_spec)
 }
 
 /// Fission's pool labels: `executorType=poolmgr`, the environment's identity, `managed=true`.

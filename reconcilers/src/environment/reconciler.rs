@@ -15,7 +15,7 @@ use kube::api::{
 };
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, reflector, watcher};
+use kube::runtime::{Controller, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rivulet_api::environment::placement_split;
 use rivulet_api::keys::{executor_types, fission_labels};
@@ -192,40 +192,7 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         .any(|(cluster, n)| cluster != LOCAL_CLUSTER && *n > 0);
     let offloaded = wants_remote && offloading_ready(&ctx, &namespace).await?;
     let plan = plan_pool(&desired, &hash, &warm, |_| offloaded);
-
-    for pod in &plan.delete {
-        match pods.delete(pod, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(source) => {
-                return Err(Error::DeletePod {
-                    pod: pod.clone(),
-                    source,
-                });
-            }
-        }
-    }
-    for (cluster, count) in &plan.create {
-        let pod = build_pool_pod(&env, cluster, &hash, &ctx.pool)?;
-        for _ in 0..*count {
-            pods.create(&PostParams::default(), &pod)
-                .await
-                .map_err(|source| Error::CreatePod {
-                    env: key.clone(),
-                    cluster: cluster.clone(),
-                    source,
-                })?;
-        }
-    }
-    if !plan.is_empty() {
-        let created: i32 = plan.create.values().sum();
-        info!(env = %key, created, deleted = plan.delete.len(), "converging warm pool");
-        let note = format!(
-            "created {created} and deleted {} warm pods",
-            plan.delete.len()
-        );
-        publish(&ctx, &env, EventType::Normal, "PoolScaled", &note).await;
-    }
+    converge(&env, &ctx, &pods, &plan, &hash, &key).await?;
 
     let counts = cluster_counts(&desired, &hash, &warm);
     let observed = Observed {
@@ -246,6 +213,52 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         .await;
     }
     Ok(Action::requeue(RESYNC))
+}
+
+/// Carries out a pool plan: deletes, then creates.
+async fn converge(
+    env: &Environment,
+    ctx: &Context,
+    pods: &Api<Pod>,
+    plan: &PoolPlan,
+    hash: &str,
+    key: &str,
+) -> Result<(), Error> {
+    for pod in &plan.delete {
+        match pods.delete(pod, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => {
+                return Err(Error::DeletePod {
+                    pod: pod.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    for (cluster, count) in &plan.create {
+        let pod = build_pool_pod(env, cluster, hash, &ctx.pool)?;
+        for _ in 0..*count {
+            pods.create(&PostParams::default(), &pod)
+                .await
+                .map_err(|source| Error::CreatePod {
+                    env: key.to_owned(),
+                    cluster: cluster.clone(),
+                    source,
+                })?;
+        }
+    }
+    if !plan.is_empty() {
+        let created: i32 = plan.create.values().sum();
+        info!(env = %key, created, deleted = plan.delete.len(), "converging warm pool");
+        let note = format!(
+            "created {created} and deleted {} warm pods",
+            plan.delete.len()
+        );
+        publish(ctx, env, EventType::Normal, "PoolScaled", &note).await;
+    }
+
+    Ok(())
 }
 
 /// Failed reconciles are retried after a short delay; the error is logged with its cause.
@@ -322,9 +335,7 @@ fn now() -> Time {
 }
 
 /// Hash of the node fields placement depends on, so heartbeats do not trigger reconciles.
-// kube-runtime predicates return `Option<u64>`.
-#[allow(clippy::unnecessary_wraps)]
-fn placement_shape(node: &Node) -> Option<u64> {
+fn placement_shape(node: &Node) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     node.metadata.labels.hash(&mut hasher);
@@ -347,7 +358,31 @@ fn placement_shape(node: &Node) -> Option<u64> {
             .map(|c| c.status.clone());
         ready.hash(&mut hasher);
     }
-    Some(hasher.finish())
+    hasher.finish()
+}
+
+/// Turns node watch events into "placement may have changed" triggers: a node added, removed, or
+/// changed in a field placement reads; not heartbeats.
+fn placement_changes(
+    events: impl futures::Stream<Item = Result<watcher::Event<Node>, watcher::Error>>,
+) -> impl futures::Stream<Item = ()> {
+    let mut shapes: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    events.filter_map(move |event| {
+        let trigger = match event {
+            Ok(watcher::Event::Apply(node) | watcher::Event::InitApply(node)) => {
+                let shape = placement_shape(&node);
+                let initial = shapes.is_empty();
+                shapes.insert(node.name_any(), shape) != Some(shape) && !initial
+            }
+            Ok(watcher::Event::Delete(node)) => {
+                shapes.remove(&node.name_any());
+                true
+            }
+            Ok(watcher::Event::InitDone) => true,
+            Ok(watcher::Event::Init) | Err(_) => false,
+        };
+        std::future::ready(trigger.then_some(()))
+    })
 }
 
 /// Runs the environment reconciler until `shutdown` resolves.
@@ -358,13 +393,10 @@ pub fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
     let (nodes, writer) = reflector::store::<Node>();
-    let node_changes = reflector(
+    let node_changes = placement_changes(reflector(
         writer,
         watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
-    )
-    .applied_objects()
-    .predicate_filter(placement_shape, PredicateConfig::default())
-    .filter_map(|node| std::future::ready(node.ok().map(|_| ())));
+    ));
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),

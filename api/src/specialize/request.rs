@@ -2,10 +2,10 @@
 //! (`NewSpecializeRequest`, reference/fission.md §2.4), so the router and the newdeploy pod
 //! builder send exactly what Fission would.
 
+use crate::{Environment, Function};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use rivulet_api::{Environment, Function};
 
-use crate::types::{FetchRequest, FetchType, FunctionLoadRequest, FunctionSpecializeRequest};
+use super::{FetchRequest, FetchType, FunctionLoadRequest, FunctionSpecializeRequest};
 
 /// Fission's shared code directory in function pods.
 pub const CODE_DIR: &str = "/userfunc";
@@ -38,10 +38,10 @@ impl FunctionSpecializeRequest {
         };
         let package_ref = &function.spec.package.packageref;
         let filename = target_filename(function, environment);
-        let references = |list: &Option<Vec<rivulet_api::SecretOrConfigMapRef>>| {
+        let references = |list: &Option<Vec<crate::SecretOrConfigMapRef>>| {
             list.iter()
                 .flatten()
-                .map(|r| rivulet_api::SecretOrConfigMapRef {
+                .map(|r| crate::SecretOrConfigMapRef {
                     namespace: or_function_ns(&r.namespace),
                     name: r.name.clone(),
                 })

@@ -1,6 +1,13 @@
 //! Simulated Liqo peers through the API (reference/liqo.md §1–§2): virtual nodes, the
 //! NamespaceOffloading CRD and controller stand-in, and the create-only pod webhook.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::needless_pass_by_value,
+    clippy::too_many_lines
+)]
+
 mod common;
 
 use common::*;
@@ -252,7 +259,7 @@ async fn v1alpha1_is_served_with_the_flag() {
     );
     assert!(
         offloadings(&env, "old", "v1beta1")
-            .list(&Default::default())
+            .list(&kube::api::ListParams::default())
             .await
             .is_err()
     );

@@ -1,6 +1,13 @@
 //! Pods as local processes through the API: addresses, volumes, probes, logs, restarts,
 //! termination, agent restarts.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::needless_pass_by_value,
+    clippy::too_many_lines
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -2,6 +2,13 @@
 //! unschedulable pod. Pods are simulated (nothing runs); the virtual nodes of two simulated
 //! peers give labels and taints to schedule against.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::needless_pass_by_value,
+    clippy::too_many_lines
+)]
+
 mod common;
 
 use common::*;

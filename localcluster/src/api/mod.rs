@@ -90,6 +90,17 @@ impl Ctx {
     pub fn rebuild_registry(&self) {
         self.registry.rebuild(&self.crds());
     }
+
+    /// Stop serving the CRD `name` (before its removal is committed, so nobody sees it gone
+    /// while its resource is still served).
+    pub fn unserve_crd(&self, name: &str) {
+        let crds: Vec<_> = self
+            .crds()
+            .into_iter()
+            .filter(|c| c.value["metadata"]["name"].as_str() != Some(name))
+            .collect();
+        self.registry.rebuild(&crds);
+    }
 }
 
 /// Query parameters of a request.

@@ -270,9 +270,13 @@ pub async fn get(
     name: &str,
 ) -> ApiResult<Arc<Stored>> {
     let key = Ctx::key(info, namespace, name);
-    let stored = ctx.store.get(&key).ok_or_else(|| {
-        ApiError::not_found(&info.group_resource(), name).with_target(&info.group, &info.kind)
-    })?;
+    let Some(stored) = ctx.store.get(&key) else {
+        // A delete is visible only once durable, like any other write.
+        ctx.store.wait_durable(ctx.store.current_rv()).await;
+        return Err(
+            ApiError::not_found(&info.group_resource(), name).with_target(&info.group, &info.kind)
+        );
+    };
     ctx.store.wait_durable(stored.rv).await;
     Ok(stored)
 }

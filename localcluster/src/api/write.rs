@@ -291,6 +291,10 @@ pub async fn update(
                 false,
             ));
         }
+        let is_crd = info.storage == "apiextensions.k8s.io/customresourcedefinitions";
+        if remove && is_crd {
+            ctx.unserve_crd(name);
+        }
         let committed = if remove {
             ctx.store.commit(&key, Expect::Version(current.rv), None)
         } else {
@@ -299,9 +303,6 @@ pub async fn update(
         };
         match committed {
             Ok(ev) => {
-                if remove && info.storage == "apiextensions.k8s.io/customresourcedefinitions" {
-                    ctx.rebuild_registry();
-                }
                 return Ok((
                     durable(
                         ctx,
@@ -314,7 +315,11 @@ pub async fn update(
                     false,
                 ));
             }
-            Err(CommitError::Mismatch { .. }) => {}
+            Err(CommitError::Mismatch { .. }) => {
+                if is_crd {
+                    ctx.rebuild_registry();
+                }
+            }
             Err(CommitError::Closed) => return Err(shutting_down()),
         }
     }
@@ -541,6 +546,10 @@ pub async fn delete(
                 gone: remove_now,
             });
         }
+        let is_crd = info.storage == "apiextensions.k8s.io/customresourcedefinitions";
+        if remove_now && is_crd {
+            ctx.unserve_crd(name);
+        }
         let committed = if remove_now {
             ctx.store.commit(&key, Expect::Version(current.rv), None)
         } else {
@@ -549,16 +558,17 @@ pub async fn delete(
         };
         match committed {
             Ok(ev) => {
-                if remove_now && info.storage == "apiextensions.k8s.io/customresourcedefinitions" {
-                    ctx.rebuild_registry();
-                }
                 ctx.store.wait_durable(ev.rv).await;
                 return Ok(Deleted {
                     object: ev.object.value.clone(),
                     gone: remove_now,
                 });
             }
-            Err(CommitError::Mismatch { .. }) => {}
+            Err(CommitError::Mismatch { .. }) => {
+                if is_crd {
+                    ctx.rebuild_registry();
+                }
+            }
             Err(CommitError::Closed) => return Err(shutting_down()),
         }
     }

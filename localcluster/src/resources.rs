@@ -46,6 +46,9 @@ pub struct ResourceInfo {
     pub columns: Vec<Column>,
     /// Field selectors beyond metadata.name/metadata.namespace: (field, JSON path in the object).
     pub selectable_fields: Vec<(String, String)>,
+    /// Top-level fields of a built-in kind besides apiVersion/kind/metadata, for
+    /// `fieldValidation` and pruning; `None` = not checked.
+    pub top_level_fields: Option<&'static [&'static str]>,
     /// A custom resource (served from a CRD).
     pub custom: bool,
     /// The CRD's structural schema for this version (custom resources only).
@@ -409,6 +412,27 @@ fn builtin_columns(group: &str, plural: &str) -> Vec<Column> {
     columns.into_iter().flatten().collect()
 }
 
+/// Top-level fields of the built-in kinds whose shape is fixed (KK `core/v1/types.go` etc.).
+/// Kinds with many top-level fields (events, endpoints, endpointslices) are not checked.
+fn builtin_top_level_fields(group: &str, plural: &str) -> Option<&'static [&'static str]> {
+    match (group, plural) {
+        ("", "configmaps") => Some(&["data", "binaryData", "immutable"]),
+        ("", "secrets") => Some(&["data", "stringData", "type", "immutable"]),
+        ("", "serviceaccounts") => Some(&[
+            "secrets",
+            "imagePullSecrets",
+            "automountServiceAccountToken",
+        ]),
+        ("", "namespaces" | "pods" | "services" | "nodes")
+        | ("apps", "deployments" | "replicasets")
+        | ("autoscaling", "horizontalpodautoscalers")
+        | ("networking.k8s.io", "ingresses")
+        | ("apiextensions.k8s.io", "customresourcedefinitions") => Some(&["spec", "status"]),
+        ("coordination.k8s.io", "leases") => Some(&["spec"]),
+        _ => None,
+    }
+}
+
 fn builtin_fields(group: &str, plural: &str) -> Vec<(String, String)> {
     let pairs: &[(&str, &str)] = match (group, plural) {
         ("", "pods") => &[
@@ -489,6 +513,7 @@ pub fn builtins() -> Vec<ResourceInfo> {
             extra_subresources: r.extra.to_vec(),
             columns: builtin_columns(r.group, r.plural),
             selectable_fields: builtin_fields(r.group, r.plural),
+            top_level_fields: builtin_top_level_fields(r.group, r.plural),
             custom: false,
             schema: None,
             merge: MergeRules(Arc::new(rivulet_kube_merge::BuiltinSchema::for_kind(
@@ -562,6 +587,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
                 .filter_map(|f| f["jsonPath"].as_str())
                 .map(|p| (p.trim_start_matches('.').to_string(), p.to_string()))
                 .collect(),
+            top_level_fields: None,
             custom: true,
             schema: v["schema"]
                 .get("openAPIV3Schema")

@@ -434,3 +434,26 @@ async fn kubectl_create_imperative_commands_send_protobuf() {
     );
     env.cluster.shutdown().await;
 }
+
+/// Not a checklist item: kubectl's default `fieldValidation=Strict` also catches typos in
+/// built-in manifests; `--validate=false` (Ignore) drops the unknown fields instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_strict_validation_of_builtin_kinds() {
+    let env = start("strict").await;
+    let typo = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\n  labls: {a: b}\ndat:\n  a: \"1\"\n";
+    let out = env.kubectl(&["apply", "-f", "-"], Some(typo));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown field \"dat\"") && err.contains("unknown field \"metadata.labls\""),
+        "{err}"
+    );
+    env.kubectl_ok(&["apply", "--validate=false", "-f", "-"], Some(typo));
+    let cm: ConfigMap = Api::default_namespaced(env.client.clone())
+        .get("typo")
+        .await
+        .unwrap();
+    let raw = serde_json::to_value(&cm).unwrap();
+    assert!(raw.get("dat").is_none() && cm.metadata.labels.is_none());
+    env.cluster.shutdown().await;
+}

@@ -20,6 +20,68 @@ pub fn scope(info: &ResourceInfo, opts: &WriteOpts) -> rivulet_kube_merge::Scope
     }
 }
 
+/// `ObjectMeta` fields (API `meta/v1/types.go`).
+const OBJECT_META_FIELDS: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// Drop fields the kind does not have (metadata for every kind, top-level fields for built-ins
+/// with a fixed shape), as decoding into Go types does upstream; with `fieldValidation=Strict`
+/// they are a 400 instead.
+fn prune_unknown(info: &ResourceInfo, obj: &mut Value, opts: &WriteOpts) -> ApiResult<()> {
+    let mut unknown = Vec::new();
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        let extra: Vec<String> = meta
+            .keys()
+            .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for k in extra {
+            meta.remove(&k);
+            unknown.push(format!("metadata.{k}"));
+        }
+    }
+    if let (Some(fields), Some(map)) = (info.top_level_fields, obj.as_object_mut()) {
+        let extra: Vec<String> = map
+            .keys()
+            .filter(|k| {
+                !matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
+                    && !fields.contains(&k.as_str())
+            })
+            .cloned()
+            .collect();
+        for k in extra {
+            map.remove(&k);
+            unknown.push(k);
+        }
+    }
+    if opts.validation == FieldValidation::Strict && !unknown.is_empty() {
+        let fields: Vec<String> = unknown
+            .iter()
+            .map(|p| rivulet_kube_schema::unknown_field_message(p))
+            .collect();
+        return Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            fields.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// Finish an object about to be stored. `current` is the stored object for updates.
 pub fn admit(
     info: &ResourceInfo,
@@ -27,6 +89,7 @@ pub fn admit(
     obj: &mut Value,
     opts: &WriteOpts,
 ) -> ApiResult<()> {
+    prune_unknown(info, obj, opts)?;
     if let Some(schema) = &info.schema {
         let pruned = schema.coerce(obj);
         if opts.validation == FieldValidation::Strict && !pruned.is_empty() {

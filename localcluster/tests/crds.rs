@@ -103,3 +103,21 @@ async fn restart_keeps_objects_crds_and_increasing_versions() {
     );
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_update_takes_effect_at_once() {
+    let env = start("crdupd").await;
+    env.kubectl_ok(&["apply", "-f", "-"], Some(common::WIDGET_CRD));
+    env.kubectl_ok(&["apply", "-f", "-"], Some("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n  color: red\n"));
+    let changed = common::WIDGET_CRD.replace(
+        "- {name: Size, type: integer, jsonPath: .spec.size}",
+        "- {name: Tint, type: string, jsonPath: .spec.color}",
+    );
+    env.kubectl_ok(&["apply", "-f", "-"], Some(&changed));
+    let out = env.kubectl_ok(&["get", "widgets"], None);
+    assert!(
+        out.lines().next().unwrap().contains("TINT") && out.contains("red"),
+        "{out}"
+    );
+    env.cluster.shutdown().await;
+}

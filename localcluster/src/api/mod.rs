@@ -91,14 +91,22 @@ impl Ctx {
         self.registry.rebuild(&self.crds());
     }
 
-    /// Stop serving the CRD `name` (before its removal is committed, so nobody sees it gone
-    /// while its resource is still served).
-    pub fn unserve_crd(&self, name: &str) {
-        let crds: Vec<_> = self
+    /// Serve the CRDs as they will be once `name` becomes `new` (`None` = removed). Called
+    /// before the write is committed, so no client can see the CRD changed (or gone) while the
+    /// registry still serves the old version; a failed commit calls [`Ctx::rebuild_registry`].
+    pub fn serve_crd_as(&self, name: &str, new: Option<&Value>) {
+        let mut crds: Vec<_> = self
             .crds()
             .into_iter()
             .filter(|c| c.value["metadata"]["name"].as_str() != Some(name))
             .collect();
+        if let Some(v) = new {
+            crds.push(Arc::new(Stored {
+                rv: 0,
+                value: v.clone(),
+                json: Bytes::new(),
+            }));
+        }
         self.registry.rebuild(&crds);
     }
 }

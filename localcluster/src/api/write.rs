@@ -1,8 +1,6 @@
 //! Writes: create, update (PUT and patches), delete. Each runs as an optimistic transaction
 //! against the store: read the current object, compute the new one, commit if unchanged meanwhile.
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
 use crate::api::status::{ApiError, ApiResult};
@@ -184,13 +182,7 @@ pub async fn create(
         let is_crd = info.storage == "apiextensions.k8s.io/customresourcedefinitions";
         if is_crd {
             // Serve the new kind before anyone can observe the CRD as Established.
-            let mut crds = ctx.crds();
-            crds.push(Arc::new(Stored {
-                rv: 0,
-                value: obj.clone(),
-                json: bytes::Bytes::new(),
-            }));
-            ctx.registry.rebuild(&crds);
+            ctx.serve_crd_as(&name, Some(&obj));
         }
         match ctx.store.commit(&key, Expect::Absent, Some(obj)) {
             Ok(ev) => {
@@ -292,8 +284,8 @@ pub async fn update(
             ));
         }
         let is_crd = info.storage == "apiextensions.k8s.io/customresourcedefinitions";
-        if remove && is_crd {
-            ctx.unserve_crd(name);
+        if is_crd {
+            ctx.serve_crd_as(name, (!remove).then_some(&obj));
         }
         let committed = if remove {
             ctx.store.commit(&key, Expect::Version(current.rv), None)
@@ -547,8 +539,8 @@ pub async fn delete(
             });
         }
         let is_crd = info.storage == "apiextensions.k8s.io/customresourcedefinitions";
-        if remove_now && is_crd {
-            ctx.unserve_crd(name);
+        if is_crd {
+            ctx.serve_crd_as(name, (!remove_now).then_some(&next));
         }
         let committed = if remove_now {
             ctx.store.commit(&key, Expect::Version(current.rv), None)

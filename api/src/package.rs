@@ -122,6 +122,10 @@ pub struct PackageStatus {
     /// When the status last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_timestamp: Option<Time>,
+    /// Rivulet addition: `Ready` (the package can be deployed) with the reason when not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::schema::conditions")]
+    pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
 }
 
 /// Values of `status.buildstatus`.

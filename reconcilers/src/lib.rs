@@ -10,5 +10,7 @@ pub mod conditions;
 pub mod environment;
 pub mod function;
 pub mod hash;
+pub mod httptrigger;
 pub mod merge;
+pub mod package;
 pub mod placement;

@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -35,9 +35,11 @@ use crate::environment::pool_pod::PoolPodConfig;
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-function";
+/// Field manager of the creation of a Deployment (owns the initial replica count).
+pub const CREATE_FIELD_MANAGER: &str = "rivulet-function-create";
 const RESYNC: Duration = Duration::from_mins(5);
 /// Missing secrets/configmaps are not watched; look again this often.
-const MISSING_REFERENCE_RECHECK: Duration = Duration::from_secs(30);
+const MISSING_REFERENCE_RECHECK: Duration = Duration::from_secs(5);
 const RETRY: Duration = Duration::from_secs(5);
 /// Reaper tick (Fission's default).
 pub const REAPER_INTERVAL: Duration = Duration::from_secs(5);
@@ -249,14 +251,18 @@ async fn apply_objects(
     let existing = deployments
         .get_opt(&name)
         .await
-        .map_err(|source| Error::Read {
-            what: format!("Deployment {name}"),
-            source,
-        })?;
-    if existing.is_some() {
-        // The HPA owns the replica count once the Deployment exists.
-        deployment.spec.replicas = None;
+        .map_err(|source| Error::Read { what: format!("Deployment {name}"), source })?;
+    if existing.is_none() {
+        // Replicas are set once, at creation, under a separate manager; the applied
+        // configuration never includes them, so server-side apply neither fights the HPA nor
+        // removes the field.
+        let params = PostParams { field_manager: Some(CREATE_FIELD_MANAGER.into()), ..PostParams::default() };
+        deployments
+            .create(&params, &deployment)
+            .await
+            .map_err(|source| Error::Apply { what: format!("create Deployment {name}"), source })?;
     }
+    deployment.spec.replicas = None;
     let applied = apply(&deployments, &name, &deployment).await?;
     apply(
         &Api::<Service>::namespaced(ctx.client.clone(), namespace),

@@ -1,0 +1,106 @@
+//! The package reconciler's I/O: read, compute the status (pure), merge it when it changed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use rivulet_api::Package;
+use rivulet_api::keys::conditions::READY;
+use rivulet_api::validation::validate_package;
+use serde_json::json;
+use tracing::warn;
+
+use super::status::desired_status;
+
+/// Field manager of this reconciler's writes.
+pub const FIELD_MANAGER: &str = "rivulet-package";
+const RETRY: Duration = Duration::from_secs(5);
+
+/// Everything a reconcile needs besides the Package.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Event recorder.
+    pub recorder: Recorder,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").finish_non_exhaustive()
+    }
+}
+
+/// Why a reconcile failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Writing the status failed.
+    #[error("writing status of package {package}: {source}")]
+    Status {
+        /// namespace/name.
+        package: String,
+        /// Cause.
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    /// Stable label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Status { .. } => "status",
+        }
+    }
+}
+
+/// Reconciles one Package.
+pub async fn reconcile(package: Arc<Package>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let errors = validate_package(&package);
+    let status = desired_status(&package, &errors, &Time(k8s_openapi::jiff::Timestamp::now()));
+    if package.status.as_ref() == Some(&status) {
+        return Ok(Action::await_change());
+    }
+    let api: Api<Package> = Api::namespaced(ctx.client.clone(), &package.namespace().unwrap_or_default());
+    // No status subresource: a merge patch of `.status` on the object (nothing else is touched).
+    api.patch(&package.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+        .await
+        .map_err(|source| Error::Status { package: package.name_any(), source })?;
+    let ready = status.conditions.iter().find(|c| c.type_ == READY);
+    let previous = package.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY)).map(|c| c.reason.clone());
+    if let Some(ready) = ready.filter(|r| r.status == "False" && previous.as_deref() != Some(r.reason.as_str())) {
+        let event = Event { type_: EventType::Warning, reason: ready.reason.clone(), note: Some(ready.message.chars().take(1024).collect()), action: "Reconcile".into(), secondary: None };
+        if let Err(e) = ctx.recorder.publish(&event, &package.object_ref(&())).await {
+            warn!(package = %package.name_any(), "cannot publish event: {e}");
+        }
+    }
+    Ok(Action::await_change())
+}
+
+/// Failed reconciles are retried after a short delay.
+// The signature is kube-runtime's `error_policy` contract.
+#[allow(clippy::needless_pass_by_value)]
+pub fn error_policy(package: Arc<Package>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(package = %package.name_any(), reason = error.metric_label(), "reconcile failed: {error}");
+    Action::requeue(RETRY)
+}
+
+/// Runs the package reconciler until `shutdown` resolves.
+pub fn run(client: Client, shutdown: impl Future<Output = ()> + Send + Sync + 'static) -> impl Future<Output = ()> {
+    let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+    let ctx = Arc::new(Context { client: client.clone(), recorder: Recorder::new(client.clone(), reporter) });
+    Controller::new(Api::<Package>::all(client), watcher::Config::default().any_semantic())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            if let Err(e) = result {
+                tracing::debug!("package controller: {e}");
+            }
+            std::future::ready(())
+        })
+}

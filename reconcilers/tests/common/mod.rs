@@ -1,0 +1,105 @@
+//! Helpers shared by the reconcilers' integration tests.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ApiResource, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use rivulet_testing::eventually;
+use serde_json::json;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let all = rivulet_api::crds::fission_crds()
+        .into_iter()
+        .chain([rivulet_api::crds::namespace_offloading_crd(false)]);
+    for crd in all {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+        let name = crd.metadata.name.clone().unwrap();
+        eventually(WAIT, &format!("{name} established"), || {
+            let crds = crds.clone();
+            let name = name.clone();
+            async move {
+                let crd = crds.get(&name).await.map_err(|e| e.to_string())?;
+                let established = crd
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                if established {
+                    Ok(())
+                } else {
+                    Err("not established".into())
+                }
+            }
+        })
+        .await;
+    }
+}
+
+pub async fn add_node(client: &Client, name: &str, remote: Option<(&str, &str)>) {
+    let mut labels = json!({"kubernetes.io/hostname": name});
+    if let Some((id, region)) = remote {
+        labels["liqo.io/type"] = "virtual-node".into();
+        labels["liqo.io/remote-cluster-id"] = id.into();
+        labels["topology.liqo.io/region"] = region.into();
+    }
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node: Node =
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap();
+    nodes.create(&PostParams::default(), &node).await.unwrap();
+    let status = json!({"status": {
+        "allocatable": {"cpu": "4", "pods": "110"},
+        "capacity": {"cpu": "4", "pods": "110"},
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "ready"}]
+    }});
+    nodes
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+}
+
+pub async fn add_namespace(client: &Client, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+}
+
+pub async fn mark_offloading_ready(client: &Client, namespace: &str) {
+    let resource = offloading_resource();
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &resource);
+    let object: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "offloading.liqo.io/v1beta1", "kind": "NamespaceOffloading",
+        "metadata": {"name": "offloading", "namespace": namespace},
+        "spec": {"namespaceMappingStrategy": "EnforceSameName", "podOffloadingStrategy": "LocalAndRemote"}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
+    let status = json!({"status": {"offloadingPhase": "Ready", "observedGeneration": 1}});
+    api.patch_status(
+        "offloading",
+        &PatchParams::default(),
+        &Patch::Merge(&status),
+    )
+    .await
+    .unwrap();
+}
+
+pub fn offloading_resource() -> ApiResource {
+    ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        "offloading.liqo.io",
+        "v1beta1",
+        "NamespaceOffloading",
+    ))
+}
+

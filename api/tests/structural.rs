@@ -8,7 +8,7 @@ use std::path::Path;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use rivulet_api::crds;
 use rivulet_kube_schema::{
-    FieldPath, Schema, aggregate_message, check_structural, validate_object,
+    FieldPath, Schema, aggregate_message, check_crd_with, check_structural, validate_object,
 };
 use serde_json::Value;
 
@@ -34,6 +34,25 @@ fn every_generated_schema_is_structural() {
         assert!(
             errors.is_empty(),
             "{} is not structural:\n{}",
+            crd.metadata.name.unwrap_or_default(),
+            aggregate_message(&errors)
+        );
+    }
+}
+
+/// The whole CRD (names, printer columns, subresources, strict structural rules) as a kube-apiserver
+/// checks it, in strict mode so the CRDs are portable to every supported cluster version.
+#[test]
+fn every_generated_crd_passes_the_apiserver_crd_checks() {
+    let all = crds::fission_crds().into_iter().chain([
+        crds::namespace_offloading_crd(true),
+        crds::namespace_offloading_crd(false),
+    ]);
+    for crd in all {
+        let errors = check_crd_with(&serde_json::to_value(&crd).unwrap(), true);
+        assert!(
+            errors.is_empty(),
+            "{} would be rejected:\n{}",
             crd.metadata.name.unwrap_or_default(),
             aggregate_message(&errors)
         );

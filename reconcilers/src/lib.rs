@@ -14,3 +14,4 @@ pub mod httptrigger;
 pub mod merge;
 pub mod package;
 pub mod placement;
+pub mod runtime;

@@ -111,6 +111,7 @@ fn start_controller(client: &Client) -> tokio::sync::oneshot::Sender<()> {
         client.clone(),
         PoolPodConfig::default(),
         Some(offloading_resource()),
+        rivulet_reconcilers::runtime::Metrics::new(),
         shutdown,
     ));
     stop

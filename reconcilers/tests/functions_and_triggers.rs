@@ -80,7 +80,7 @@ fn start_reconcilers(client: &Client) -> tokio::sync::watch::Sender<bool> {
     let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
     };
-    tokio::spawn(rivulet_reconcilers::function::reconciler::run(client.clone(), PoolPodConfig::default(), shutdown(stopped.clone())));
+    tokio::spawn(rivulet_reconcilers::function::reconciler::run(client.clone(), PoolPodConfig::default(), rivulet_reconcilers::runtime::Metrics::new(), shutdown(stopped.clone())));
     tokio::spawn(rivulet_reconcilers::package::reconciler::run(client.clone(), shutdown(stopped.clone())));
     tokio::spawn(rivulet_reconcilers::httptrigger::reconciler::run(client.clone(), RouterService { namespace: "rivulet".into(), name: "router".into() }, shutdown(stopped)));
     stop

@@ -390,6 +390,7 @@ pub fn run(
     client: Client,
     pool: PoolPodConfig,
     offloading: Option<ApiResource>,
+    metrics: crate::runtime::Metrics,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
     let (nodes, writer) = reflector::store::<Node>();
@@ -422,7 +423,11 @@ pub fn run(
     .owns(Api::<Pod>::all(client), pool_pods)
     .reconcile_all_on(node_changes)
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
+    .run(
+        metrics.instrument("environment", reconcile, Error::metric_label),
+        error_policy,
+        ctx,
+    )
     .for_each(|result| {
         if let Err(e) = result {
             tracing::debug!("environment controller: {e}");

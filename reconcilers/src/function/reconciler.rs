@@ -488,6 +488,7 @@ fn referrers(
 pub fn run(
     client: Client,
     pods: PoolPodConfig,
+    metrics: crate::runtime::Metrics,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
     let reporter = Reporter {
@@ -541,7 +542,11 @@ pub fn run(
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(
+            metrics.instrument("function", reconcile, Error::metric_label),
+            error_policy,
+            ctx,
+        )
         .for_each(|result| {
             if let Err(e) = result {
                 tracing::debug!("function controller: {e}");

@@ -19,7 +19,7 @@
 //! server.create_hooks = ext.create_hooks;
 //! server.pod_logs = Some(ext.pod_logs);
 //! let cluster = rivulet_localcluster::LocalCluster::start(server).await?;
-//! let client = kube::Client::try_from(kube::Config::infer().await?)?;
+//! let client = rivulet_localcluster_agent::client_from_kubeconfig(cluster.kubeconfig_path()).await?;
 //! let agent = Agent::start(client, agent_config.with_kubeconfig(cluster.kubeconfig_path())).await?;
 //! agent.shutdown().await;
 //! # Ok(()) }
@@ -43,10 +43,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::runtime::watcher;
 use rivulet_localcluster::hooks::{CreateHook, PodLogs};
-use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -71,6 +71,22 @@ pub enum AgentError {
     Crd(#[source] kube::Error),
     #[error("--clusters needs at least one name (the local cluster)")]
     NoCluster,
+    #[error("cannot build a client from the kubeconfig {path}: {message}")]
+    Kubeconfig { path: PathBuf, message: String },
+}
+
+/// A kube client for the cluster a kubeconfig file describes (the local cluster's own).
+pub async fn client_from_kubeconfig(path: &Path) -> Result<kube::Client, AgentError> {
+    let fail = |message: String| AgentError::Kubeconfig {
+        path: path.to_path_buf(),
+        message,
+    };
+    let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| fail(e.to_string()))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| fail(e.to_string()))
 }
 
 /// How to run the agent.
@@ -99,8 +115,9 @@ pub struct AgentConfig {
     pub virtual_node_capacity: BTreeMap<String, String>,
     /// Serve `offloading.liqo.io/v1alpha1` instead of `v1beta1`.
     pub liqo_v1alpha1: bool,
-    /// The NamespaceOffloading CRD to install instead of the built-in one.
-    pub offloading_crd: Option<Value>,
+    /// The NamespaceOffloading CRD to install instead of the built-in one (for example
+    /// `rivulet_api::crds::namespace_offloading_crd(v1alpha1)`).
+    pub offloading_crd: Option<CustomResourceDefinition>,
     /// Run the scheduler, the controllers and the Liqo stand-in (off: only the node agent).
     pub control_plane: bool,
 }
@@ -208,6 +225,7 @@ pub struct Agent {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     informers: Vec<JoinHandle<()>>,
+    groups: Arc<kubelet::ProcessGroups>,
 }
 
 impl Agent {
@@ -230,10 +248,11 @@ impl Agent {
             v1alpha1: config.liqo_v1alpha1,
         };
         if config.has_peers() && config.control_plane {
-            let crd = config
-                .offloading_crd
-                .clone()
-                .unwrap_or_else(|| liqo::crd::namespace_offloading_crd(config.liqo_v1alpha1));
+            let crd = match &config.offloading_crd {
+                Some(crd) => serde_json::to_value(crd)
+                    .map_err(|e| AgentError::Crd(kube::Error::SerdeError(e)))?,
+                None => liqo::crd::namespace_offloading_crd(config.liqo_v1alpha1),
+            };
             liqo::controller::install_crd(&client, &crd, &settings)
                 .await
                 .map_err(AgentError::Crd)?;
@@ -251,6 +270,7 @@ impl Agent {
             config.heartbeat,
             stop_rx.clone(),
         )));
+        let groups = Arc::new(kubelet::ProcessGroups::default());
         let ctx = Arc::new(kubelet::Ctx {
             client: client.clone(),
             images: images::LiveTable::new(config.image_table.clone(), &config.data_dir),
@@ -266,6 +286,7 @@ impl Agent {
                 Some(config.local_cluster().to_string()),
             ),
             shutdown: stop_rx.clone(),
+            groups: groups.clone(),
         });
         let names: BTreeSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
         tasks.push(tokio::spawn(kubelet::run(ctx, pods.clone(), names)));
@@ -292,6 +313,7 @@ impl Agent {
             stop,
             tasks,
             informers,
+            groups,
         })
     }
 
@@ -313,7 +335,9 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        // Processes are started with kill_on_drop, so aborting the tasks kills them too.
+        // Without a shutdown: every process group goes at once (their leaders are also
+        // kill_on_drop, but a group's other processes would survive that).
+        self.groups.kill_all();
         let _ = self.stop.send(true);
         for t in self.tasks.iter().chain(self.informers.iter()) {
             t.abort();

@@ -440,3 +440,37 @@ async fn agent_restart_on_the_same_data_dir_does_not_duplicate_processes() {
 }
 
 use std::os::unix::process::CommandExt;
+
+#[tokio::test]
+async fn dropping_the_agent_kills_every_process_of_each_container() {
+    let mut env = Env::start(|_| {}).await;
+    let api = env.pods("default");
+    let outer = token("outer");
+    let inner = token("inner");
+    api.create(&PostParams::default(), &pod(json!({
+        "metadata": {"name": "tree"},
+        "spec": {"containers": [{"name": "c", "image": "local/exec",
+            "command": ["sh", "-c", format!("sh -c 'sleep 600; :' {inner}; :"), outer.clone()]}]}
+    }))).await.unwrap();
+    pod_when(&api, "tree", "Ready", is_ready).await;
+    // The outer shell's script names the inner token too.
+    eventually(WAIT, "both processes up", || async {
+        if processes_with(&outer).len() == 1 && processes_with(&inner).len() == 2 {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await;
+    drop(env.agent.take());
+    eventually(WAIT, "the whole group gone", || async {
+        let left = processes_with(&outer).len() + processes_with(&inner).len();
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(left.to_string())
+        }
+    })
+    .await;
+    env.stop().await;
+}

@@ -239,7 +239,10 @@ async fn run_once(job: &mut Job, plan: &launch::Plan) -> State {
             {
                 *slot = Some(target.clone());
             }
+            let pgid = started.pid;
+            job.ctx.groups.insert(pgid);
             let (code, reason) = supervise(job, started, target, &started_at).await;
+            job.ctx.groups.remove(pgid);
             let _ = std::fs::remove_file(&logs.running);
             let _ = std::fs::remove_file(&launch.pid_file);
             (code, reason, String::new())

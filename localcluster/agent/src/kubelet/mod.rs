@@ -42,6 +42,35 @@ pub struct Ctx {
     pub kubeconfig: Option<PathBuf>,
     pub events: Events,
     pub shutdown: watch::Receiver<bool>,
+    /// Process groups of running containers, killed when the agent is dropped.
+    pub groups: Arc<ProcessGroups>,
+}
+
+/// The process groups the agent started and that still run.
+#[derive(Debug, Default)]
+pub struct ProcessGroups(std::sync::Mutex<BTreeSet<i32>>);
+
+impl ProcessGroups {
+    pub fn insert(&self, pgid: i32) {
+        if let Ok(mut g) = self.0.lock() {
+            g.insert(pgid);
+        }
+    }
+
+    pub fn remove(&self, pgid: i32) {
+        if let Ok(mut g) = self.0.lock() {
+            g.remove(&pgid);
+        }
+    }
+
+    /// SIGKILL to every group (the last resort when the agent goes away without a shutdown).
+    pub fn kill_all(&self) {
+        if let Ok(g) = self.0.lock() {
+            for pgid in g.iter() {
+                process::signal_group(*pgid, Signal::SIGKILL);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Ctx {

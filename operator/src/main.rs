@@ -17,6 +17,8 @@ enum Command {
     Crds(cmd::crds::Args),
     /// Run the fetcher sidecar of function pods (Fission's fetcher protocol on port 8000).
     Fetcher(cmd::fetcher::Args),
+    /// Run the router (HTTP triggers, on-demand specialization) against any cluster.
+    Router(cmd::router::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -24,5 +26,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Crds(args) => cmd::crds::run(&args),
         Command::Fetcher(args) => cmd::fetcher::run(args),
+        Command::Router(args) => cmd::router::run(args),
     }
 }

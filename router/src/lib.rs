@@ -10,8 +10,10 @@
 //! - [`proxy`]: the hyper reverse-proxy core (pooled keep-alive client, streaming, timeouts) and
 //!   the answers the router writes itself (404, 405, 301, 400, 429, 502, 503, 504).
 //!
-//! The Kubernetes-facing parts (watching triggers and functions, claiming and specializing pods)
-//! plug in through [`routes::RouteTable::build`] and [`admission::Specializer`].
+//! - [`runtime`]: the running router on Kubernetes: caches, table swaps, poolmgr claiming and
+//!   specialization, newdeploy/container endpoints, activity publishing, listeners, metrics,
+//!   graceful shutdown. Entry point: [`Router::start`].
+//!
 //! See `docs/router.md`.
 
 pub mod admission;
@@ -19,6 +21,10 @@ pub mod headers;
 pub mod proxy;
 pub mod rng;
 pub mod routes;
+pub mod runtime;
 mod urlpath;
 
 pub use hyper::http;
+/// The kube client crate the router is built with (so binaries build a compatible `Client`).
+pub use kube;
+pub use runtime::{Router, RouterConfig, RouterError, RouterHandle};

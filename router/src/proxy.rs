@@ -302,7 +302,8 @@ impl<G: Unpin> Body for ProxyBody<G> {
     }
 }
 
-fn text_response<G>(status: StatusCode, message: &str) -> Response<ProxyBody<G>> {
+/// A `text/plain` answer from the router itself; the body ends with a newline.
+pub fn text_response<G>(status: StatusCode, message: &str) -> Response<ProxyBody<G>> {
     let mut body = String::with_capacity(message.len() + 1);
     body.push_str(message);
     if !body.ends_with('\n') {

@@ -2,3 +2,4 @@
 
 pub mod crds;
 pub mod fetcher;
+pub mod router;

@@ -277,6 +277,12 @@ impl<S: Specializer> Admission<S> {
         });
     }
 
+    /// A pod already specialized for this function version (re-discovered after a router
+    /// restart) joins the set as idle capacity. `false` when it was already there.
+    pub fn adopt(&self, pod: S::Pod) -> bool {
+        self.shared.lock().core.adopt(pod)
+    }
+
     /// A pod is gone (deleted or crashed, seen by a watch): no new requests go to it.
     pub fn remove_pod(&self, pod: &S::Pod) -> bool {
         self.shared.lock().core.remove_pod(pod)

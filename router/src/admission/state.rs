@@ -249,6 +249,16 @@ impl<P: Clone + PartialEq> AdmissionState<P> {
         None
     }
 
+    /// Adds a pod that is already specialized for this function version (found again after a
+    /// router restart) as idle capacity. `false` when it is already known.
+    pub fn adopt(&mut self, pod: P) -> bool {
+        if self.pods.iter().any(|slot| slot.pod == pod) {
+            return false;
+        }
+        self.pods.push(PodSlot { pod, in_flight: 0 });
+        true
+    }
+
     /// The pod is gone (deleted, crashed, reaped): it takes no more requests and frees its place
     /// under `concurrency`. In-flight requests on it release harmlessly.
     pub fn remove_pod(&mut self, pod: &P) -> bool {

@@ -507,3 +507,14 @@ fn bursts_without_failures_never_start_more_than_concurrency() {
         assert!(started <= 5, "seed {seed}: {started} specializations");
     }
 }
+
+#[test]
+fn adopted_pods_serve_at_once_and_count_once() {
+    let mut s: AdmissionState<u64> = AdmissionState::new(limits(1, 2));
+    assert!(s.adopt(7));
+    assert!(!s.adopt(7), "a pod is adopted once");
+    assert_eq!(s.acquire(), Decision::Use(7));
+    // The adopted pod counts under concurrency: one more specialization, then 429.
+    assert!(matches!(s.acquire(), Decision::Specialize { .. }));
+    assert!(matches!(s.acquire(), Decision::Reject { .. }));
+}

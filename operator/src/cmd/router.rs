@@ -1,0 +1,90 @@
+//! `rivulet router`: the data plane against any cluster (in-cluster config or `KUBECONFIG`).
+//!
+//! SIGINT or SIGTERM stops accepting connections and waits up to `--drain-timeout` for the
+//! requests in flight; a second signal exits at once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rivulet_router::kube::Client;
+use rivulet_router::{Router, RouterConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Public port (triggers, `/router-healthz`, `/_version`), on all interfaces.
+    #[arg(long, env = "ROUTER_PORT", default_value_t = 8888)]
+    pub port: u16,
+    /// Internal listener: `/fission-function/...` for timers, watchers and `fission fn test`,
+    /// `/router-healthz`, and `/metrics` unless `--metrics-addr` is given.
+    #[arg(long, env = "RIVULET_ROUTER_INTERNAL_ADDR", default_value = "127.0.0.1:8889")]
+    pub internal_addr: SocketAddr,
+    /// A separate listener for `/metrics` [default: served on the internal listener].
+    #[arg(long, env = "RIVULET_ROUTER_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Also serve `/fission-function/...` on the public port, as Fission does.
+    #[arg(long)]
+    pub internal_routes_on_public: bool,
+    /// Seconds to wait for in-flight requests on shutdown.
+    #[arg(long, default_value_t = 30)]
+    pub drain_timeout: u64,
+    /// Seconds a cold request waits for a ready warm pod before answering 503.
+    #[arg(long, default_value_t = 30)]
+    pub pool_wait: u64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let client = Client::try_default()
+        .await
+        .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?;
+    let config = RouterConfig {
+        public_addr: SocketAddr::from(([0, 0, 0, 0], args.port)),
+        internal_addr: args.internal_addr,
+        metrics_addr: args.metrics_addr,
+        internal_routes_on_public: args.internal_routes_on_public,
+        drain_timeout: Duration::from_secs(args.drain_timeout),
+        pool_wait: Duration::from_secs(args.pool_wait),
+        ..RouterConfig::default()
+    };
+    let router = Router::start(client, config).await?;
+    eprintln!(
+        "router listening on {} (internal {})",
+        router.public_addr, router.internal_addr
+    );
+    wait_for_signal().await?;
+    eprintln!("draining in-flight requests (a second signal exits at once)");
+    tokio::select! {
+        drained = router.shutdown() => {
+            if !drained {
+                eprintln!("drain timeout reached; remaining requests were cut");
+            }
+        }
+        result = wait_for_signal() => result?,
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! The poolmgr [`Specializer`]: claim a warm pod of the function's environment with one
+//! conditional update, specialize it through its fetcher, serve from `<podIP>:8888`.
+//!
+//! A claimed pod is deleted if anything after the claim fails, or if the specialization is
+//! abandoned (the future is dropped at the specialization timeout): the environment reconciler
+//! refills the pool. `allowedFunctionsPerContainer: infinite` environments share their one pod:
+//! it is never relabelled and never deleted by the router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::reflector::Store;
+use kube::{Api, Client, ResourceExt};
+use rivulet_api::defaults::{FETCHER_PORT, RUNTIME_PORT};
+use rivulet_api::keys::fission_annotations;
+use rivulet_api::specialize::FunctionSpecializeRequest;
+use rivulet_api::{Environment, Function};
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::fetcher::FetcherClient;
+use super::metrics::Metrics;
+use super::pods::{self, Claim, PodRef};
+use crate::admission::{SpecializeError, Specializer};
+use crate::rng::{ThreadRng, WeightRng};
+
+/// What every poolmgr specializer of a router shares.
+pub struct PoolContext {
+    /// API client (claims, annotations, deletions).
+    pub client: Client,
+    /// Function pods (warm, specialized, newdeploy/container).
+    pub pods: Store<Pod>,
+    /// Environments.
+    pub environments: Store<Environment>,
+    /// Notified on every pod event: a warm pod may have appeared.
+    pub pod_changes: Arc<Notify>,
+    /// `executorInstanceId` written on claimed pods.
+    pub instance_id: String,
+    /// How long a cold request waits for a ready warm pod.
+    pub pool_wait: Duration,
+    /// Fetcher calls.
+    pub fetcher: FetcherClient,
+    /// Specialization counts and durations.
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for PoolContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolContext")
+            .field("instance_id", &self.instance_id)
+            .field("pool_wait", &self.pool_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Specializes pods for one function version.
+#[derive(Debug, Clone)]
+pub struct PoolSpecializer {
+    ctx: Arc<PoolContext>,
+    function: Arc<Function>,
+}
+
+impl PoolSpecializer {
+    /// A specializer for `function` (its current version).
+    pub fn new(ctx: Arc<PoolContext>, function: Arc<Function>) -> Self {
+        Self { ctx, function }
+    }
+
+    fn function_namespace(&self) -> &str {
+        self.function
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or("default")
+    }
+
+    fn function_name(&self) -> &str {
+        self.function.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    fn environment(&self) -> Result<Arc<Environment>, SpecializeError> {
+        let reference = &self.function.spec.environment;
+        let namespace = if reference.namespace.is_empty() {
+            self.function_namespace()
+        } else {
+            &reference.namespace
+        };
+        self.ctx
+            .environments
+            .get(&kube::runtime::reflector::ObjectRef::new(&reference.name).within(namespace))
+            .ok_or_else(|| {
+                SpecializeError::Unavailable(format!(
+                    "environment {namespace}/{} of function {}/{} not found",
+                    reference.name,
+                    self.function_namespace(),
+                    self.function_name()
+                ))
+            })
+    }
+
+    async fn run(&self) -> Result<PodRef, SpecializeError> {
+        let environment = self.environment()?;
+        let env_name = format!(
+            "{}/{}",
+            environment.namespace().unwrap_or_default(),
+            environment.name_any()
+        );
+        if environment.spec.pool_size() == 0 {
+            return Err(SpecializeError::Unavailable(format!(
+                "environment {env_name} has no warm pool (poolsize 0)"
+            )));
+        }
+        let env_uid = environment.uid().unwrap_or_default();
+        let request = FunctionSpecializeRequest::for_function(&self.function, &environment);
+        let infinite = environment.spec.is_infinite();
+        let pod = self.claim(&env_uid, &env_name, infinite).await?;
+        let mut claimed = ClaimedPod {
+            ctx: self.ctx.clone(),
+            pod: Some((pod.namespace.clone(), pod.name.clone())),
+        };
+        if infinite {
+            // The shared pod is never ours to delete.
+            claimed.disarm();
+        }
+        let fetcher = std::net::SocketAddr::new(pod.address.ip(), FETCHER_PORT);
+        self.ctx
+            .fetcher
+            .specialize(fetcher, &request)
+            .await
+            .map_err(|e| SpecializeError::Failed(format!("pod {}: {e}", pod.name)))?;
+        claimed.disarm();
+        if !infinite {
+            self.annotate_svc_host(&pod).await;
+        }
+        Ok(pod)
+    }
+
+    /// Claims a warm pod (or, for `infinite` environments, picks the shared one), waiting up to
+    /// `pool_wait` for one to be ready.
+    async fn claim(
+        &self,
+        env_uid: &str,
+        env_name: &str,
+        infinite: bool,
+    ) -> Result<PodRef, SpecializeError> {
+        let deadline = Instant::now() + self.ctx.pool_wait;
+        loop {
+            // Registered before looking, so a pod event between the scan and the wait is not lost.
+            let changed = self.ctx.pod_changes.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let mut candidates: Vec<Arc<Pod>> = self
+                .ctx
+                .pods
+                .state()
+                .into_iter()
+                .filter(|p| pods::is_warm(p, env_uid))
+                .collect();
+            if !candidates.is_empty() {
+                // Start at a random pod so router replicas rarely race for the same one.
+                let len = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
+                let start = ThreadRng.below(len) as usize;
+                candidates.rotate_left(start);
+            }
+            for pod in candidates {
+                let Some(address) = pods::pod_ref(&pod, RUNTIME_PORT) else {
+                    continue;
+                };
+                if infinite || self.try_claim(&pod).await? {
+                    return Ok(address);
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(SpecializeError::Unavailable(format!(
+                    "no ready warm pod of environment {env_name} within {}s",
+                    self.ctx.pool_wait.as_secs_f64()
+                )));
+            }
+        }
+    }
+
+    /// One conditional update; `Ok(false)` when another claimant won (409) or the pod is gone.
+    async fn try_claim(&self, pod: &Pod) -> Result<bool, SpecializeError> {
+        let (Some(namespace), Some(resource_version)) = (pod.namespace(), pod.resource_version())
+        else {
+            return Ok(false);
+        };
+        let uid = self.function.metadata.uid.as_deref().unwrap_or_default();
+        let patch = pods::claim_patch(
+            &resource_version,
+            &Claim {
+                function_name: self.function_name(),
+                function_namespace: self.function_namespace(),
+                function_uid: uid,
+                generation: self.function.metadata.generation.unwrap_or(0),
+                function_resource_version: self
+                    .function
+                    .metadata
+                    .resource_version
+                    .as_deref()
+                    .unwrap_or_default(),
+                instance_id: &self.ctx.instance_id,
+            },
+        );
+        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &namespace);
+        match api
+            .patch(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.is_conflict() || status.is_not_found() => {
+                Ok(false)
+            }
+            Err(error) => Err(SpecializeError::Unavailable(format!(
+                "cannot claim warm pod {namespace}/{}: {error}",
+                pod.name_any()
+            ))),
+        }
+    }
+
+    async fn annotate_svc_host(&self, pod: &PodRef) {
+        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &pod.namespace);
+        let patch = json!({"metadata": {"annotations": {
+            fission_annotations::SVC_HOST: pod.address.to_string()
+        }}});
+        if let Err(error) = api
+            .patch(&pod.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::warn!(pod = %pod.name, %error, "cannot annotate svcHost");
+        }
+    }
+}
+
+impl Specializer for PoolSpecializer {
+    type Pod = PodRef;
+
+    async fn specialize(&self) -> Result<PodRef, SpecializeError> {
+        let started = Instant::now();
+        let outcome = self.run().await;
+        let result = match &outcome {
+            Ok(_) => "success",
+            Err(SpecializeError::Unavailable(_)) => "unavailable",
+            Err(SpecializeError::Failed(_)) => "failed",
+            Err(SpecializeError::Timeout(_)) => "timeout",
+        };
+        self.ctx.metrics.specialization(
+            self.function_namespace(),
+            self.function_name(),
+            result,
+            started.elapsed(),
+        );
+        outcome
+    }
+
+    fn retire(&self, pod: PodRef) {
+        // An `infinite` environment's shared pod stays in the pool (`managed=true`).
+        let shared = self
+            .ctx
+            .pods
+            .get(&kube::runtime::reflector::ObjectRef::new(&pod.name).within(&pod.namespace))
+            .is_some_and(|p| {
+                pods::is_warm(
+                    &p,
+                    p.labels().get("environmentUid").map_or("", String::as_str),
+                )
+            });
+        if !shared {
+            delete_pod(self.ctx.clone(), pod.namespace, pod.name);
+        }
+    }
+}
+
+/// Deletes a claimed pod unless disarmed (specialization succeeded), including when the
+/// specialization future is dropped at its timeout.
+struct ClaimedPod {
+    ctx: Arc<PoolContext>,
+    pod: Option<(String, String)>,
+}
+
+impl ClaimedPod {
+    fn disarm(&mut self) {
+        self.pod = None;
+    }
+}
+
+impl Drop for ClaimedPod {
+    fn drop(&mut self) {
+        if let Some((namespace, name)) = self.pod.take() {
+            delete_pod(self.ctx.clone(), namespace, name);
+        }
+    }
+}
+
+/// Deletes a pod in the background (never blocks the caller).
+fn delete_pod(ctx: Arc<PoolContext>, namespace: String, name: String) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => tracing::info!(pod = %name, "deleted a pod that failed or was retired"),
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(error) => tracing::warn!(pod = %name, %error, "cannot delete pod"),
+        }
+    });
+}

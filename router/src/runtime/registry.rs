@@ -1,0 +1,108 @@
+//! One [`Admission`] per poolmgr function version, keyed by the Function's UID and
+//! `metadata.generation` (what the reaper compares, and what status writes do not change).
+//! A new generation gets a fresh set of pods; the old version's requests finish on their leases
+//! and its pods are reaped by the function reconciler.
+//!
+//! An admission created for a version first adopts the pods already specialized for it (claimed,
+//! `svcHost` written, ready): that is how a restarted router re-discovers its warm capacity.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use k8s_openapi::api::core::v1::Pod;
+use rivulet_api::Function;
+use rivulet_api::defaults::RUNTIME_PORT;
+
+use super::pods;
+use super::poolmgr::{PoolContext, PoolSpecializer};
+use crate::admission::{Admission, Limits};
+
+/// A function version.
+pub type VersionKey = (String, i64);
+
+/// The key of a function's current version.
+pub fn version_key(function: &Function) -> VersionKey {
+    (
+        function.metadata.uid.clone().unwrap_or_default(),
+        function.metadata.generation.unwrap_or(0),
+    )
+}
+
+/// Admissions by function version.
+#[derive(Debug)]
+pub struct Registry {
+    ctx: Arc<PoolContext>,
+    admissions: Mutex<HashMap<VersionKey, Admission<PoolSpecializer>>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(ctx: Arc<PoolContext>) -> Self {
+        Self {
+            ctx,
+            admissions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<VersionKey, Admission<PoolSpecializer>>> {
+        self.admissions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The admission of `function`'s current version, created (with re-discovered pods) on first
+    /// use.
+    pub fn admission(&self, function: &Arc<Function>) -> Admission<PoolSpecializer> {
+        let key = version_key(function);
+        if let Some(admission) = self.lock().get(&key) {
+            return admission.clone();
+        }
+        let timeout = rivulet_api::defaults::specialization_timeout(
+            function
+                .spec
+                .invoke_strategy
+                .execution_strategy
+                .specialization_timeout,
+        );
+        let created = Admission::new(
+            Limits::of(&function.spec),
+            PoolSpecializer::new(self.ctx.clone(), function.clone()),
+            timeout,
+        );
+        let mut admissions = self.lock();
+        let admission = admissions.entry(key.clone()).or_insert(created).clone();
+        drop(admissions);
+        for pod in self.ctx.pods.state() {
+            if pods::specialized_for(&pod) == Some((key.0.as_str(), key.1))
+                && pods::is_specialized(&pod)
+                && pods::is_ready(&pod)
+                && let Some(pod_ref) = pods::pod_ref(&pod, RUNTIME_PORT)
+                && admission.adopt(pod_ref)
+            {
+                tracing::info!(pod = %pod.metadata.name.as_deref().unwrap_or_default(),
+                    "re-discovered a specialized pod");
+            }
+        }
+        admission
+    }
+
+    /// A pod changed: if it is gone, terminating or not ready, no new request goes to it.
+    pub fn pod_changed(&self, pod: &Pod, deleted: bool) {
+        if !deleted && pods::is_ready(pod) {
+            return;
+        }
+        let Some(pod_ref) = pods::pod_ref(pod, RUNTIME_PORT) else {
+            return;
+        };
+        let admissions: Vec<_> = self.lock().values().cloned().collect();
+        for admission in admissions {
+            admission.remove_pod(&pod_ref);
+        }
+    }
+
+    /// Drops the admissions of versions that are no longer current (in-flight leases keep theirs
+    /// alive until they end).
+    pub fn retain(&self, current: &HashSet<VersionKey>) {
+        self.lock().retain(|key, _| current.contains(key));
+    }
+}

@@ -1,0 +1,517 @@
+//! The router on a localcluster with simulated pods: claiming, specialization, re-discovery,
+//! activity, newdeploy load balancing, status codes through the real server, graceful shutdown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use hyper::http::StatusCode;
+use rivulet_api::keys::rivulet;
+use rivulet_router::RouterConfig;
+use rivulet_testing::eventually;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_request_claims_specializes_and_proxies() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let fake = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &fake).await;
+    let f = function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let config = RouterConfig {
+        instance_id: Some("router-a".into()),
+        ..config()
+    };
+    let router = start_router(c.clone(), config).await;
+    routed(router.public_addr, "/hello").await;
+
+    let reply = get(router.public_addr, "/hello").await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.body, format!("hello from hello at {}", fake.ip));
+
+    let pod = get_pod(c, "warm-1").await.unwrap();
+    assert_eq!(label(&pod, "managed").as_deref(), Some("false"));
+    assert_eq!(label(&pod, "functionName").as_deref(), Some("hello"));
+    assert_eq!(label(&pod, "functionNamespace").as_deref(), Some("default"));
+    assert_eq!(label(&pod, "functionUid"), f.metadata.uid);
+    assert_eq!(
+        annotation(&pod, "executorInstanceId").as_deref(),
+        Some("router-a")
+    );
+    assert_eq!(
+        annotation(&pod, rivulet::FUNCTION_GENERATION_ANNOTATION),
+        f.metadata.generation.map(|g| g.to_string())
+    );
+    assert_eq!(
+        annotation(&pod, "functionResourceVersion"),
+        f.metadata.resource_version
+    );
+    assert_eq!(
+        annotation(&pod, "svcHost"),
+        Some(format!("{}:8888", fake.ip))
+    );
+
+    // Fission's specialize body: FetchReq/LoadReq, deployment fetch of the function's package.
+    let bodies = fake.state.specializations.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    let body = &bodies[0];
+    assert_eq!(body["FetchReq"]["fetchType"], 1);
+    assert_eq!(body["FetchReq"]["package"]["name"], "hello-pkg");
+    assert_eq!(body["FetchReq"]["filename"], "deployarchive");
+    assert_eq!(body["LoadReq"]["functionName"], "hello.main");
+    assert_eq!(body["LoadReq"]["filepath"], "/userfunc/deployarchive");
+    assert_eq!(body["LoadReq"]["FunctionMetadata"]["name"], "hello");
+
+    // Warm: same pod, no second specialization.
+    let reply = get(router.public_addr, "/hello").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(fake.state.specializations.lock().unwrap().len(), 1);
+    assert_eq!(fake.state.requests.load(Ordering::SeqCst), 2);
+
+    // Metrics on the internal listener.
+    let metrics = get(router.internal_addr, "/metrics").await;
+    assert!(
+        metrics.body.contains(
+            r#"rivulet_router_requests_total{namespace="default",name="hello",code="200"} 2"#
+        ),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics.body.contains(r#"result="success"} 1"#),
+        "{}",
+        metrics.body
+    );
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_path_makes_no_api_call() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let fake = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &fake).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let (counting, count) = counting_client(&tc).await;
+    let config = RouterConfig {
+        // One write after the first request, then none for an hour.
+        activity_interval: Duration::from_hours(1),
+        ..config()
+    };
+    let router = start_router(counting, config).await;
+    routed(router.public_addr, "/hello").await;
+    assert_eq!(
+        get(router.public_addr, "/hello").await.status,
+        StatusCode::OK
+    );
+    // The first activity write lands (off the request path); then the count must stay put.
+    eventually(WAIT, "first activity write", || async {
+        let pod = get_pod(c, "warm-1").await.unwrap();
+        annotation(&pod, rivulet::LAST_ACTIVITY_ANNOTATION)
+            .ok_or_else(|| "no annotation".to_owned())
+    })
+    .await;
+    let before = count.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        assert_eq!(
+            get(router.public_addr, "/hello").await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(fake.state.requests.load(Ordering::SeqCst), 21);
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        before,
+        "the warm path sent API requests"
+    );
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_specialization_deletes_the_pod_and_shows_the_cause() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let fake = fake_pod().await;
+    *fake.state.fail_with.lock().unwrap() =
+        Some("error loading function: ModuleNotFoundError: No module named 'helo'".into());
+    warm_pod(c, "warm-1", &env, &fake).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+
+    let reply = get(router.public_addr, "/hello").await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");
+    assert!(
+        reply.body.contains("No module named 'helo'") && reply.body.contains("warm-1"),
+        "{}",
+        reply.body
+    );
+    eventually(WAIT, "failed pod deleted", || async {
+        match get_pod(c, "warm-1").await {
+            None => Ok(()),
+            Some(p) if p.metadata.deletion_timestamp.is_some() => Ok(()),
+            Some(_) => Err("still there".to_owned()),
+        }
+    })
+    .await;
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_pools_answer_503_with_the_reason() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    environment(c, "nopool", 0).await;
+    environment(c, "python", 3).await; // no pod ever becomes ready
+    function(c, "a", "nopool", json!({})).await;
+    function(c, "b", "python", json!({})).await;
+    trigger(c, "a", "/a", "a").await;
+    trigger(c, "b", "/b", "b").await;
+    let config = RouterConfig {
+        pool_wait: Duration::from_millis(300),
+        ..config()
+    };
+    let router = start_router(c.clone(), config).await;
+    routed(router.public_addr, "/b").await;
+    let reply = get(router.public_addr, "/a").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        reply
+            .body
+            .contains("default/nopool has no warm pool (poolsize 0)"),
+        "{}",
+        reply.body
+    );
+    let reply = get(router.public_addr, "/b").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        reply
+            .body
+            .contains("no ready warm pod of environment default/python"),
+        "{}",
+        reply.body
+    );
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_routers_racing_for_one_warm_pod_claim_it_once() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let fake = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &fake).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let config = RouterConfig {
+        pool_wait: Duration::from_millis(500),
+        ..config()
+    };
+    let a = start_router(c.clone(), config.clone()).await;
+    let b = start_router(c.clone(), config).await;
+    routed(a.public_addr, "/hello").await;
+    routed(b.public_addr, "/hello").await;
+    let (ra, rb) = tokio::join!(get(a.public_addr, "/hello"), get(b.public_addr, "/hello"));
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE],
+        "{ra:?} {rb:?}"
+    );
+    assert_eq!(fake.state.specializations.lock().unwrap().len(), 1);
+    assert!(a.shutdown().await);
+    assert!(b.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_router_rediscovers_the_specialized_pod() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let first = fake_pod().await;
+    let spare = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &first).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+    assert_eq!(
+        get(router.public_addr, "/hello").await.status,
+        StatusCode::OK
+    );
+    assert!(router.shutdown().await);
+
+    // A spare warm pod appears; the restarted router must not claim it.
+    warm_pod(c, "warm-2", &env, &spare).await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+    let reply = get(router.public_addr, "/hello").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, format!("hello from hello at {}", first.ip));
+    assert_eq!(first.state.specializations.lock().unwrap().len(), 1);
+    assert!(spare.state.specializations.lock().unwrap().is_empty());
+    let spare_pod = get_pod(c, "warm-2").await.unwrap();
+    assert_eq!(label(&spare_pod, "managed").as_deref(), Some("true"));
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_of_an_older_generation_are_not_reused() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let old = fake_pod().await;
+    let new = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &old).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+    assert_eq!(
+        get(router.public_addr, "/hello").await.status,
+        StatusCode::OK
+    );
+    assert!(router.shutdown().await);
+
+    // The function changes (new generation) while the router is down.
+    let functions: kube::Api<rivulet_api::Function> = kube::Api::namespaced(c.clone(), "default");
+    let patch = json!({"spec": {"functionTimeout": 30}});
+    let updated = functions
+        .patch(
+            "hello",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    warm_pod(c, "warm-2", &env, &new).await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+    let reply = get(router.public_addr, "/hello").await;
+    assert_eq!(reply.body, format!("hello from hello at {}", new.ip));
+    let pod = get_pod(c, "warm-2").await.unwrap();
+    assert_eq!(
+        annotation(&pod, rivulet::FUNCTION_GENERATION_ANNOTATION),
+        updated.metadata.generation.map(|g| g.to_string())
+    );
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_is_refreshed_while_a_request_is_in_flight() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let fake = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &fake).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let config = RouterConfig {
+        activity_interval: Duration::from_millis(300),
+        ..config()
+    };
+    let router = start_router(c.clone(), config).await;
+    routed(router.public_addr, "/hello").await;
+    let addr = router.public_addr;
+    let slow =
+        tokio::spawn(async move { send(addr, "GET", "/hello", &[("x-test-hold", "1")]).await });
+    eventually(WAIT, "request held by the runtime", || async {
+        if fake.state.holding.load(Ordering::SeqCst) == 1 {
+            Ok(())
+        } else {
+            Err("not yet".to_owned())
+        }
+    })
+    .await;
+    let activity = || async {
+        let pod = get_pod(c, "warm-1").await.unwrap();
+        annotation(&pod, rivulet::LAST_ACTIVITY_ANNOTATION).ok_or_else(|| "none".to_owned())
+    };
+    let first = eventually(WAIT, "first activity write", activity).await;
+    let first_time: k8s_openapi::jiff::Timestamp = first.parse().unwrap();
+    let later = eventually(WAIT, "activity refreshed during the request", || async {
+        let value = activity().await?;
+        if value == first {
+            Err(format!("still {value}"))
+        } else {
+            Ok(value)
+        }
+    })
+    .await;
+    let later_time: k8s_openapi::jiff::Timestamp = later.parse().unwrap();
+    assert!(later_time > first_time);
+    assert_eq!(
+        fake.state.holding.load(Ordering::SeqCst),
+        1,
+        "the request is still in flight"
+    );
+    fake.state.release.notify_waiters();
+    assert_eq!(slow.await.unwrap().status, StatusCode::OK);
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newdeploy_pods_are_load_balanced() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    environment(c, "python", 3).await;
+    let f = function(
+        c,
+        "nd",
+        "python",
+        json!({"InvokeStrategy": {"ExecutionStrategy": {"ExecutorType": "newdeploy"}}}),
+    )
+    .await;
+    trigger(c, "nd", "/nd", "nd").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/nd").await;
+    let reply = get(router.public_addr, "/nd").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        reply.body.contains("no ready pod for function default/nd"),
+        "{}",
+        reply.body
+    );
+
+    let labels = json!({"executorType": "newdeploy", "functionUid": f.metadata.uid,
+        "functionName": "nd", "functionNamespace": "default"});
+    let one = fake_pod().await;
+    let two = fake_pod().await;
+    pod_object(c, "nd-1", &one, labels.clone()).await;
+    pod_object(c, "nd-2", &two, labels).await;
+    eventually(WAIT, "both pods serve", || async {
+        get(router.public_addr, "/nd").await;
+        if one.state.requests.load(Ordering::SeqCst) > 0
+            && two.state.requests.load(Ordering::SeqCst) > 0
+        {
+            Ok(())
+        } else {
+            Err("one pod unused".to_owned())
+        }
+    })
+    .await;
+    let (a0, b0) = (
+        one.state.requests.load(Ordering::SeqCst),
+        two.state.requests.load(Ordering::SeqCst),
+    );
+    for _ in 0..10 {
+        assert_eq!(get(router.public_addr, "/nd").await.status, StatusCode::OK);
+    }
+    let a = one.state.requests.load(Ordering::SeqCst) - a0;
+    let b = two.state.requests.load(Ordering::SeqCst) - b0;
+    assert_eq!((a, b), (5, 5), "round robin");
+    assert!(
+        one.state.specializations.lock().unwrap().is_empty(),
+        "newdeploy pods are not specialized by the router"
+    );
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_codes_through_the_real_server() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let fake = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &fake).await;
+    function(
+        c,
+        "hello",
+        "python",
+        json!({"concurrency": 1, "requestsPerPod": 1}),
+    )
+    .await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+    let addr = router.public_addr;
+
+    let reply = get(addr, "/nope").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.body, "404 page not found\n");
+    let reply = send(addr, "POST", "/hello", &[]).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.headers["allow"], "GET");
+    assert_eq!(get(addr, "/router-healthz").await.status, StatusCode::OK);
+    // Internal routes are not public by default, but served on the internal listener.
+    assert_eq!(
+        get(addr, "/fission-function/hello").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // concurrency 1, requestsPerPod 1: a second request while one is in flight gets 429.
+    let slow =
+        tokio::spawn(async move { send(addr, "GET", "/hello", &[("x-test-hold", "1")]).await });
+    eventually(WAIT, "request held", || async {
+        if fake.state.holding.load(Ordering::SeqCst) == 1 {
+            Ok(())
+        } else {
+            Err("no".to_owned())
+        }
+    })
+    .await;
+    let reply = get(router.internal_addr, "/fission-function/hello").await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{reply:?}");
+    assert_eq!(reply.headers["retry-after"], "1");
+    fake.state.release.notify_waiters();
+    assert_eq!(slow.await.unwrap().status, StatusCode::OK);
+    assert_eq!(
+        get(router.internal_addr, "/fission-function/hello")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_requests_in_flight() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let fake = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &fake).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+    let addr = router.public_addr;
+    let slow =
+        tokio::spawn(async move { send(addr, "GET", "/hello", &[("x-test-hold", "1")]).await });
+    eventually(WAIT, "request held", || async {
+        if fake.state.holding.load(Ordering::SeqCst) == 1 {
+            Ok(())
+        } else {
+            Err("no".to_owned())
+        }
+    })
+    .await;
+    let shutdown = tokio::spawn(router.shutdown());
+    // New connections are refused once the listener is closed.
+    eventually(WAIT, "listener closed", || async {
+        match tokio::net::TcpStream::connect(addr).await {
+            Err(_) => Ok(()),
+            Ok(_) => Err("still accepting".to_owned()),
+        }
+    })
+    .await;
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown waits for the request in flight"
+    );
+    fake.state.release.notify_waiters();
+    let reply = slow.await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(shutdown.await.unwrap(), "drained within the timeout");
+}

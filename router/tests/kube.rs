@@ -515,3 +515,146 @@ async fn shutdown_drains_requests_in_flight() {
     assert_eq!(reply.status, StatusCode::OK);
     assert!(shutdown.await.unwrap(), "drained within the timeout");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_options_move_metrics_and_expose_internal_routes() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let fake = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &fake).await;
+    function(c, "hello", "python", json!({})).await;
+    let config = RouterConfig {
+        metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+        internal_routes_on_public: true,
+        ..config()
+    };
+    let router = start_router(c.clone(), config).await;
+    let metrics = router.metrics_addr.unwrap();
+    routed(router.public_addr, "/fission-function/hello").await;
+    let reply = get(router.public_addr, "/fission-function/hello").await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let text = get(metrics, "/metrics").await;
+    assert_eq!(text.status, StatusCode::OK);
+    assert!(
+        text.body.contains("rivulet_router_requests_total"),
+        "{}",
+        text.body
+    );
+    assert_eq!(
+        get(router.internal_addr, "/metrics").await.status,
+        StatusCode::NOT_FOUND,
+        "metrics moved to their own listener"
+    );
+    assert_eq!(
+        get(router.internal_addr, "/router-healthz").await.status,
+        StatusCode::OK
+    );
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_follow_trigger_and_pod_changes() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let first = fake_pod().await;
+    let second = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &first).await;
+    function(c, "hello", "python", json!({})).await;
+    let router = start_router(c.clone(), config()).await;
+    let addr = router.public_addr;
+    assert_eq!(get(addr, "/hello").await.status, StatusCode::NOT_FOUND);
+
+    // A trigger created while the router runs is routed after the debounce.
+    trigger(c, "hello", "/hello", "hello").await;
+    routed(addr, "/hello").await;
+    let reply = get(addr, "/hello").await;
+    assert_eq!(reply.body, format!("hello from hello at {}", first.ip));
+
+    // The specialized pod goes away: the next request specializes another one.
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(c.clone(), "default");
+    pods.delete("warm-1", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "warm-1 gone", || async {
+        get_pod(c, "warm-1")
+            .await
+            .map_or(Ok(()), |_| Err("still there".to_owned()))
+    })
+    .await;
+    warm_pod(c, "warm-2", &env, &second).await;
+    eventually(WAIT, "served by the new pod", || async {
+        let reply = get(addr, "/hello").await;
+        if reply.body == format!("hello from hello at {}", second.ip) {
+            Ok(())
+        } else {
+            Err(format!("{reply:?}"))
+        }
+    })
+    .await;
+    assert_eq!(second.state.specializations.lock().unwrap().len(), 1);
+
+    // Deleting the trigger removes the route.
+    let triggers: kube::Api<rivulet_api::HTTPTrigger> = kube::Api::namespaced(c.clone(), "default");
+    triggers
+        .delete("hello", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "route removed", || async {
+        let status = get(addr, "/hello").await.status;
+        if status == StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(status.to_string())
+        }
+    })
+    .await;
+    assert!(router.shutdown().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_environments_share_one_pod_without_claiming_it() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env: rivulet_api::Environment = create(
+        c,
+        json!({"apiVersion": "fission.io/v1", "kind": "Environment",
+            "metadata": {"name": "shared", "namespace": "default"},
+            "spec": {"version": 3, "runtime": {"image": "fission/python-env"},
+                     "allowedFunctionsPerContainer": "infinite"}}),
+    )
+    .await;
+    let fake = fake_pod().await;
+    warm_pod(c, "shared-1", &env, &fake).await;
+    let a = function(c, "a", "shared", json!({})).await;
+    let b = function(c, "b", "shared", json!({})).await;
+    trigger(c, "a", "/a", "a").await;
+    trigger(c, "b", "/b", "b").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/a").await;
+    routed(router.public_addr, "/b").await;
+    assert_eq!(
+        get(router.public_addr, "/a").await.body,
+        format!("hello from a at {}", fake.ip)
+    );
+    assert_eq!(
+        get(router.public_addr, "/b").await.body,
+        format!("hello from b at {}", fake.ip)
+    );
+    let bodies = fake.state.specializations.lock().unwrap().clone();
+    let files: Vec<_> = bodies
+        .iter()
+        .map(|b| b["FetchReq"]["filename"].clone())
+        .collect();
+    assert_eq!(files, [json!(a.metadata.uid), json!(b.metadata.uid)]);
+    let pod = get_pod(c, "shared-1").await.unwrap();
+    assert_eq!(
+        label(&pod, "managed").as_deref(),
+        Some("true"),
+        "never relabelled"
+    );
+    assert_eq!(label(&pod, "functionUid"), None);
+    assert!(router.shutdown().await);
+}

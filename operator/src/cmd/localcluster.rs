@@ -1,4 +1,5 @@
-//! `rivulet localcluster`: only the embedded Kubernetes API server (no controllers of ours).
+//! `rivulet localcluster`: the embedded Kubernetes API server plus its node agent, scheduler and
+//! built-in controllers (rivulet-localcluster-agent); no controllers of ours.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,15 @@ pub struct Args {
     /// Port of the API server on 127.0.0.1 (0 picks a free port).
     #[arg(long, default_value_t = 6443)]
     pub api_port: u16,
+    /// The local cluster's name, then simulated Liqo peers (virtual nodes `liqo-<name>`).
+    #[arg(long, value_delimiter = ',', default_value = "local")]
+    pub clusters: Vec<String>,
+    /// Mark pods Running/Ready with an address and run nothing (like kwok), for scale tests.
+    #[arg(long)]
+    pub simulate_pods: bool,
+    /// Serve Liqo's NamespaceOffloading as offloading.liqo.io/v1alpha1 (Liqo < 1.0) instead of v1beta1.
+    #[arg(long)]
+    pub liqo_v1alpha1: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -30,12 +40,46 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
+    let mut agent_config =
+        rivulet_localcluster_agent::AgentConfig::new(args.data_dir.join("agent"));
+    agent_config.clusters.clone_from(&args.clusters);
+    agent_config.simulate_pods = args.simulate_pods;
+    agent_config.liqo_v1alpha1 = args.liqo_v1alpha1;
+    let extensions = rivulet_localcluster_agent::server_extensions(&agent_config);
     let mut config = rivulet_localcluster::Config::new(&args.data_dir);
     config.api_port = args.api_port;
+    config.create_hooks = extensions.create_hooks;
+    config.pod_logs = Some(extensions.pod_logs);
     let cluster = rivulet_localcluster::LocalCluster::start(config)
         .await
-        .with_context(|| format!("cannot start the local cluster in {}", args.data_dir.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot start the local cluster in {}",
+                args.data_dir.display()
+            )
+        })?;
     eprintln!("localcluster API server listening on {}", cluster.url());
+    let client =
+        rivulet_localcluster_agent::client_from_kubeconfig(cluster.kubeconfig_path()).await?;
+    let agent = rivulet_localcluster_agent::Agent::start(
+        client,
+        agent_config.with_kubeconfig(cluster.kubeconfig_path()),
+    )
+    .await
+    .context("cannot start the node agent")?;
+    eprintln!(
+        "node agent running nodes: {}",
+        args.clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == 0 {
+                c.clone()
+            } else {
+                format!("liqo-{c}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("export KUBECONFIG={}", cluster.kubeconfig_path().display());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot install the SIGTERM handler")?;
@@ -44,6 +88,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     eprintln!("shutting down");
+    agent.shutdown().await;
     cluster.shutdown().await;
     Ok(())
 }

@@ -658,3 +658,36 @@ async fn infinite_environments_share_one_pod_without_claiming_it() {
     assert_eq!(label(&pod, "functionUid"), None);
     assert!(router.shutdown().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_refuses_connections_is_evicted_and_deleted() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let broken = fake_pod_without_runtime().await;
+    warm_pod(c, "warm-1", &env, &broken).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+    let reply = get(router.public_addr, "/hello").await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");
+    assert!(
+        reply.body.contains("error connecting to function")
+            && reply.body.contains(&broken.ip.to_string()),
+        "{}",
+        reply.body
+    );
+    eventually(WAIT, "broken pod deleted", || async {
+        get_pod(c, "warm-1")
+            .await
+            .map_or(Ok(()), |_| Err("still there".to_owned()))
+    })
+    .await;
+    // The next request specializes a healthy pod.
+    let healthy = fake_pod().await;
+    warm_pod(c, "warm-2", &env, &healthy).await;
+    let reply = get(router.public_addr, "/hello").await;
+    assert_eq!(reply.body, format!("hello from hello at {}", healthy.ip));
+    assert!(router.shutdown().await);
+}

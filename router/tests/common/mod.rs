@@ -249,6 +249,15 @@ where
 
 /// Starts a fake fetcher (`:8000`) and runtime (`:8888`) on a fresh loopback address.
 pub async fn fake_pod() -> FakePod {
+    fake_pod_with(true).await
+}
+
+/// A fake pod whose runtime crashed after specialization: nothing listens on `:8888`.
+pub async fn fake_pod_without_runtime() -> FakePod {
+    fake_pod_with(false).await
+}
+
+async fn fake_pod_with(with_runtime: bool) -> FakePod {
     let (ip, fetcher, runtime) = loop {
         let ip = IpAddr::V4(next_ip());
         let Ok(fetcher) = TcpListener::bind(SocketAddr::new(ip, 8000)).await else {
@@ -259,6 +268,8 @@ pub async fn fake_pod() -> FakePod {
         };
         break (ip, fetcher, runtime);
     };
+    // Closing the bound runtime socket leaves the port refusing connections.
+    let runtime = with_runtime.then_some(runtime);
     let state = Arc::new(FakePodState::default());
     let s = state.clone();
     tokio::spawn(serve(fetcher, move |req: Request<Incoming>| {
@@ -279,6 +290,9 @@ pub async fn fake_pod() -> FakePod {
             text(StatusCode::OK, "")
         }
     }));
+    let Some(runtime) = runtime else {
+        return FakePod { ip, state };
+    };
     let s = state.clone();
     tokio::spawn(serve(runtime, move |req: Request<Incoming>| {
         let s = s.clone();

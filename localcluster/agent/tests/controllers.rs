@@ -215,3 +215,99 @@ async fn endpoint_slices_follow_ready_pods() {
     .await;
     env.stop().await;
 }
+
+async fn kubectl(env: &Env, args: &[&str]) -> String {
+    let out = tokio::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", env.kubeconfig())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn kubectl_rollout_status_scale_and_set_env() {
+    let env = Env::start(|_| {}).await;
+    kubectl(
+        &env,
+        &[
+            "create",
+            "deployment",
+            "app",
+            "--image=local/exec",
+            "--replicas=2",
+            "--",
+            "sleep",
+            "600",
+        ],
+    )
+    .await;
+    let out = kubectl(
+        &env,
+        &["rollout", "status", "deployment/app", "--timeout=30s"],
+    )
+    .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    kubectl(&env, &["set", "env", "deployment/app", "FOO=bar"]).await;
+    let out = kubectl(
+        &env,
+        &["rollout", "status", "deployment/app", "--timeout=30s"],
+    )
+    .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    kubectl(&env, &["scale", "deployment/app", "--replicas=3"]).await;
+    kubectl(
+        &env,
+        &["rollout", "status", "deployment/app", "--timeout=30s"],
+    )
+    .await;
+    let pods = env
+        .pods("default")
+        .list(&ListParams::default().labels("app=app"))
+        .await
+        .unwrap();
+    let live: Vec<_> = pods
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    assert!(live.len() >= 3, "{}", live.len());
+    eventually(WAIT, "three pods with FOO=bar running", || async {
+        let pods = env
+            .pods("default")
+            .list(&ListParams::default().labels("app=app"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let live: Vec<_> = pods
+            .items
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        let with_env = live
+            .iter()
+            .filter(|p| {
+                p.spec.as_ref().unwrap().containers[0]
+                    .env
+                    .iter()
+                    .flatten()
+                    .any(|e| e.name == "FOO")
+            })
+            .count();
+        if live.len() == 3 && with_env == 3 {
+            Ok(())
+        } else {
+            Err(format!("{} live, {with_env} with FOO", live.len()))
+        }
+    })
+    .await;
+    let history = kubectl(&env, &["rollout", "history", "deployment/app"]).await;
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    env.stop().await;
+}

@@ -474,3 +474,81 @@ async fn dropping_the_agent_kills_every_process_of_each_container() {
     .await;
     env.stop().await;
 }
+
+#[tokio::test]
+async fn init_containers_run_in_order_before_the_containers() {
+    let env = Env::start(|_| {}).await;
+    let api = env.pods("default");
+    api.create(&PostParams::default(), &pod(json!({
+        "metadata": {"name": "init"},
+        "spec": {"volumes": [{"name": "w", "emptyDir": {}}],
+            "initContainers": [
+                {"name": "first", "image": "local/exec", "command": ["sh", "-c", "echo 1 >> \"$RIVULET_ROOT/w/order\""], "volumeMounts": [{"name": "w", "mountPath": "/w"}]},
+                {"name": "second", "image": "local/exec", "command": ["sh", "-c", "sleep 0.3; echo 2 >> \"$RIVULET_ROOT/w/order\""], "volumeMounts": [{"name": "w", "mountPath": "/w"}]},
+            ],
+            "containers": [{"name": "main", "image": "local/exec", "command": ["sh", "-c", "cat \"$RIVULET_ROOT/w/order\"; echo 3; sleep 600"],
+                "volumeMounts": [{"name": "w", "mountPath": "/w"}]}]}
+    }))).await.unwrap();
+    let p = pod_when(&api, "init", "Ready", is_ready).await;
+    assert_eq!(condition(&p, "Initialized").as_deref(), Some("True"));
+    let init = p
+        .status
+        .as_ref()
+        .unwrap()
+        .init_container_statuses
+        .clone()
+        .unwrap();
+    assert!(init.iter().all(|c| {
+        c.state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap()
+            .exit_code
+            == 0
+    }));
+    eventually(WAIT, "main saw both init outputs", || async {
+        let l = api
+            .logs("init", &LogParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        if l == "1\n2\n3\n" { Ok(()) } else { Err(l) }
+    })
+    .await;
+    // A failing init container with restartPolicy Never fails the pod; the containers never run.
+    api.create(&PostParams::default(), &pod(json!({
+        "metadata": {"name": "init-fails"},
+        "spec": {"restartPolicy": "Never",
+            "initContainers": [{"name": "broken", "image": "local/exec", "command": ["sh", "-c", "exit 7"]}],
+            "containers": [{"name": "main", "image": "local/exec", "command": ["sleep", "600"]}]}
+    }))).await.unwrap();
+    let failed = pod_when(&api, "init-fails", "Failed", |p| {
+        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")
+    })
+    .await;
+    let status = failed.status.unwrap();
+    assert_eq!(
+        status.init_container_statuses.unwrap()[0]
+            .state
+            .clone()
+            .unwrap()
+            .terminated
+            .unwrap()
+            .exit_code,
+        7
+    );
+    let main = &status.container_statuses.unwrap()[0];
+    assert_eq!(
+        main.state
+            .as_ref()
+            .unwrap()
+            .waiting
+            .as_ref()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("PodInitializing")
+    );
+    env.stop().await;
+}

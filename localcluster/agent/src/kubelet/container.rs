@@ -24,14 +24,17 @@ fn backoff_reset(ctx: &Ctx) -> Duration {
 #[derive(Debug)]
 pub struct Shared {
     pub infos: Mutex<Vec<ContainerInfo>>,
+    /// Init containers, run one after the other before `infos`.
+    pub init_infos: Mutex<Vec<ContainerInfo>>,
     pub changed: Notify,
     /// Each container's environment and working directory once planned (for preStop hooks).
     pub targets: Mutex<Vec<Option<Target>>>,
 }
 
 impl Shared {
-    pub fn update(&self, idx: usize, f: impl FnOnce(&mut ContainerInfo)) {
-        if let Ok(mut infos) = self.infos.lock()
+    pub fn update(&self, init: bool, idx: usize, f: impl FnOnce(&mut ContainerInfo)) {
+        let list = if init { &self.init_infos } else { &self.infos };
+        if let Ok(mut infos) = list.lock()
             && let Some(info) = infos.get_mut(idx)
         {
             f(info);
@@ -41,6 +44,13 @@ impl Shared {
 
     pub fn snapshot(&self) -> Vec<ContainerInfo> {
         self.infos.lock().map(|i| i.clone()).unwrap_or_default()
+    }
+
+    pub fn init_snapshot(&self) -> Vec<ContainerInfo> {
+        self.init_infos
+            .lock()
+            .map(|i| i.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -55,16 +65,28 @@ pub struct Job {
     pub dirs: PodDirs,
     pub shared: Arc<Shared>,
     pub stop: watch::Receiver<bool>,
+    /// An init container: runs to completion (restarted on failure unless the pod's policy is
+    /// `Never`), and its status goes to `initContainerStatuses`.
+    pub init: bool,
 }
 
 impl Job {
+    fn update(&self, f: impl FnOnce(&mut ContainerInfo)) {
+        self.shared.update(self.init, self.idx, f);
+    }
+
     fn container(&self) -> &Container {
         &self.container
     }
 
     fn reference(&self) -> ObjectReference {
         let mut r = kube::Resource::object_ref(self.pod.as_ref(), &());
-        r.field_path = Some(format!("spec.containers{{{}}}", self.container().name));
+        let list = if self.init {
+            "initContainers"
+        } else {
+            "containers"
+        };
+        r.field_path = Some(format!("spec.{list}{{{}}}", self.container().name));
         r
     }
 
@@ -91,12 +113,17 @@ impl Job {
 
 /// Runs the container until the pod stops or the restart policy says it is done.
 pub async fn run(mut job: Job) {
-    let policy = job
+    let pod_policy = job
         .pod
         .spec
         .as_ref()
         .and_then(|s| s.restart_policy.clone())
         .unwrap_or_else(|| "Always".into());
+    let policy = if job.init && pod_policy == "Always" {
+        "OnFailure".to_string()
+    } else {
+        pod_policy
+    };
     let mut failures_in_row: u32 = 0;
     let mut last_problem = String::new();
     loop {
@@ -120,7 +147,7 @@ pub async fn run(mut job: Job) {
                     .await;
                     last_problem.clone_from(&why.message);
                 }
-                job.shared.update(job.idx, |i| {
+                job.update(|i| {
                     i.state = State::waiting(why.reason, why.message.clone());
                 });
                 if job.pause(Duration::from_secs(2)).await {
@@ -141,7 +168,7 @@ pub async fn run(mut job: Job) {
                 "OnFailure" => exit_code != 0,
                 _ => true,
             };
-        job.shared.update(job.idx, |i| {
+        job.update(|i| {
             i.state = terminated.clone();
             i.ready = false;
             i.started = false;
@@ -160,7 +187,7 @@ pub async fn run(mut job: Job) {
         if !delay.is_zero() && back_off(&mut job, delay, &terminated).await {
             return;
         }
-        job.shared.update(job.idx, |i| {
+        job.update(|i| {
             i.last = Some(terminated.clone());
             i.restart_count += 1;
         });
@@ -189,7 +216,7 @@ async fn back_off(job: &mut Job, delay: Duration, terminated: &State) -> bool {
         pod.namespace.as_deref().unwrap_or_default(),
         pod.uid.as_deref().unwrap_or_default()
     );
-    job.shared.update(job.idx, |i| {
+    job.update(|i| {
         i.last = Some(terminated.clone());
         i.state = State::waiting("CrashLoopBackOff", msg);
     });
@@ -235,6 +262,7 @@ async fn run_once(job: &mut Job, plan: &launch::Plan) -> State {
                 cwd: Some(plan.cwd.clone()),
             };
             if let Ok(mut targets) = job.shared.targets.lock()
+                && !job.init
                 && let Some(slot) = targets.get_mut(job.idx)
             {
                 *slot = Some(target.clone());
@@ -335,7 +363,7 @@ async fn supervise(
     let c = job.container().clone();
     let has_startup = c.startup_probe.is_some();
     let has_readiness = c.readiness_probe.is_some();
-    job.shared.update(job.idx, |i| {
+    job.update(|i| {
         i.state = State::Running {
             started_at: started_at.to_string(),
         };
@@ -412,7 +440,7 @@ async fn probe_loop(job: Job, c: Container, target: Target, kill: mpsc::Sender<S
             tokio::time::sleep(period(p)).await;
         }
         let ready_now = c.readiness_probe.is_none();
-        job.shared.update(job.idx, |i| {
+        job.update(|i| {
             i.started = true;
             i.ready = ready_now;
         });
@@ -438,7 +466,7 @@ async fn readiness_loop(job: &Job, c: &Container, target: &Target) {
                 fails = 0;
                 if !ready && oks >= ok_needed {
                     ready = true;
-                    job.shared.update(job.idx, |i| i.ready = true);
+                    job.update(|i| i.ready = true);
                 }
             }
             Err(e) => {
@@ -446,7 +474,7 @@ async fn readiness_loop(job: &Job, c: &Container, target: &Target) {
                 oks = 0;
                 if ready && fails >= fail_needed {
                     ready = false;
-                    job.shared.update(job.idx, |i| i.ready = false);
+                    job.update(|i| i.ready = false);
                 }
                 if e != last_error {
                     job.event(true, "Unhealthy", format!("Readiness probe failed: {e}"))

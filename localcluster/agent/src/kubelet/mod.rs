@@ -493,10 +493,11 @@ struct PodRun<'a> {
 impl PodRun<'_> {
     async fn write(&mut self, pod: &Pod) {
         let now = crate::time::now_rfc3339();
-        let status = status::pod_status(
+        let status = status::pod_status_with_init(
             pod,
             self.ip,
             &self.start_time,
+            &self.shared.init_snapshot(),
             &self.shared.snapshot(),
             &now,
         );
@@ -545,6 +546,63 @@ impl PodRun<'_> {
         }
     }
 
+    /// Runs the init containers one after the other. `Ok(true)`: all succeeded; `Ok(false)`:
+    /// one failed for good (the pod is Failed); `Err(exit)`: the pod must stop (after its
+    /// processes were stopped).
+    async fn run_init(
+        &mut self,
+        rx: &mut watch::Receiver<Option<Arc<Pod>>>,
+        pod: &Arc<Pod>,
+        stop_tx: &watch::Sender<bool>,
+        stop_rx: &watch::Receiver<bool>,
+    ) -> Result<bool, Exit> {
+        let mut shutdown = self.ctx.shutdown.clone();
+        let inits = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.init_containers.clone())
+            .unwrap_or_default();
+        for (idx, container) in inits.into_iter().enumerate() {
+            let job = Job {
+                ctx: self.ctx.clone(),
+                pod: pod.clone(),
+                container,
+                idx,
+                ip: self.ip.to_string(),
+                dirs: self.dirs.clone(),
+                shared: self.shared.clone(),
+                stop: stop_rx.clone(),
+                init: true,
+            };
+            let mut task = tokio::spawn(container::run(job));
+            loop {
+                let latest = self.latest(rx);
+                self.write(&latest).await;
+                if task.is_finished() {
+                    break;
+                }
+                let retry = self.last.is_none().then_some(Duration::from_secs(1));
+                tokio::select! {
+                    _ = &mut task => {}
+                    exit = next(rx, &mut shutdown, retry, Some(&self.shared.changed)) => if let Some(exit) = exit {
+                        let _ = stop_tx.send(true);
+                        self.terminate(&exit, std::slice::from_mut(&mut task)).await;
+                        return Err(exit);
+                    }
+                }
+            }
+            let ok = self
+                .shared
+                .init_snapshot()
+                .get(idx)
+                .is_some_and(|c| matches!(c.state, State::Terminated { exit_code: 0, .. }));
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// preStop hooks, SIGTERM, the grace period, SIGKILL; the last status.
     async fn terminate(&mut self, exit: &Exit, tasks: &mut [JoinHandle<()>]) {
         let grace = match exit {
@@ -585,15 +643,32 @@ async fn real(ctx: &Arc<Ctx>, rx: &mut watch::Receiver<Option<Arc<Pod>>>, ip: &s
         .map_or_else(crate::time::now_rfc3339, |t| {
             t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
         });
-    let containers: Vec<ContainerInfo> = pod
-        .spec
-        .iter()
-        .flat_map(|s| s.containers.iter())
-        .map(|c| ContainerInfo::new(&c.name, c.image.as_deref().unwrap_or_default()))
-        .collect();
+    let infos = |list: Option<&Vec<k8s_openapi::api::core::v1::Container>>,
+                 waiting: &str|
+     -> Vec<ContainerInfo> {
+        list.into_iter()
+            .flatten()
+            .map(|c| ContainerInfo {
+                state: State::waiting(waiting, ""),
+                ..ContainerInfo::new(&c.name, c.image.as_deref().unwrap_or_default())
+            })
+            .collect()
+    };
+    let spec = pod.spec.as_ref();
+    let has_init = spec.is_some_and(|s| s.init_containers.as_ref().is_some_and(|i| !i.is_empty()));
+    let main_waiting = if has_init {
+        "PodInitializing"
+    } else {
+        "ContainerCreating"
+    };
+    let containers = infos(spec.map(|s| &s.containers), main_waiting);
     let targets = std::sync::Mutex::new(vec![None; containers.len()]);
     let shared = Arc::new(Shared {
         infos: std::sync::Mutex::new(containers),
+        init_infos: std::sync::Mutex::new(infos(
+            spec.and_then(|s| s.init_containers.as_ref()),
+            "ContainerCreating",
+        )),
         changed: tokio::sync::Notify::new(),
         targets,
     });
@@ -612,23 +687,30 @@ async fn real(ctx: &Arc<Ctx>, rx: &mut watch::Receiver<Option<Arc<Pod>>>, ip: &s
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    for (idx, container) in pod
-        .spec
-        .iter()
-        .flat_map(|s| s.containers.iter())
-        .enumerate()
-    {
-        let job = Job {
-            ctx: ctx.clone(),
-            pod: pod.clone(),
-            container: container.clone(),
-            idx,
-            ip: ip.to_string(),
-            dirs: run.dirs.clone(),
-            shared: shared.clone(),
-            stop: stop_rx.clone(),
-        };
-        tasks.push(tokio::spawn(container::run(job)));
+    let initialized = match run.run_init(rx, &pod, &stop_tx, &stop_rx).await {
+        Ok(ok) => ok,
+        Err(exit) => return exit,
+    };
+    if initialized {
+        for (idx, container) in pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .enumerate()
+        {
+            let job = Job {
+                ctx: ctx.clone(),
+                pod: pod.clone(),
+                container: container.clone(),
+                idx,
+                ip: ip.to_string(),
+                dirs: run.dirs.clone(),
+                shared: shared.clone(),
+                stop: stop_rx.clone(),
+                init: false,
+            };
+            tasks.push(tokio::spawn(container::run(job)));
+        }
     }
     let exit = loop {
         let latest = run.latest(rx);
@@ -689,12 +771,12 @@ async fn pre_stop(
 
 /// SIGTERM to every container's process group, SIGKILL at the deadline, until all tasks end.
 async fn stop_processes(shared: &Shared, tasks: &mut [JoinHandle<()>], deadline: Instant) {
-    for c in shared.snapshot() {
+    for c in shared.snapshot().into_iter().chain(shared.init_snapshot()) {
         process::signal_group(c.pid, Signal::SIGTERM);
     }
     let all = futures::future::join_all(tasks.iter_mut());
     if tokio::time::timeout_at(deadline.into(), all).await.is_err() {
-        for c in shared.snapshot() {
+        for c in shared.snapshot().into_iter().chain(shared.init_snapshot()) {
             process::signal_group(c.pid, Signal::SIGKILL);
         }
         let _ = futures::future::join_all(tasks.iter_mut()).await;

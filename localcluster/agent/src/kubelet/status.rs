@@ -91,6 +91,26 @@ impl ContainerInfo {
     }
 }
 
+fn succeeded(c: &ContainerInfo) -> bool {
+    matches!(c.state, State::Terminated { exit_code: 0, .. })
+}
+
+/// Every init container finished successfully.
+pub fn initialized(init: &[ContainerInfo]) -> bool {
+    init.iter().all(succeeded)
+}
+
+/// The pod phase from its init containers and containers.
+pub fn pod_phase(init: &[ContainerInfo], containers: &[ContainerInfo]) -> &'static str {
+    if init.iter().any(|c| c.done && !succeeded(c)) {
+        return "Failed";
+    }
+    if !initialized(init) {
+        return "Pending";
+    }
+    phase(containers)
+}
+
 /// The pod phase from its containers.
 pub fn phase(containers: &[ContainerInfo]) -> &'static str {
     if containers.iter().any(|c| !c.ever_ran) {
@@ -133,15 +153,11 @@ pub fn pod_status(
     containers: &[ContainerInfo],
     now: &str,
 ) -> Value {
-    let phase = phase(containers);
-    let all_ready = !containers.is_empty() && containers.iter().all(|c| c.ready);
-    let not_ready_reason = if matches!(phase, "Succeeded" | "Failed") {
-        "PodCompleted"
-    } else {
-        "ContainersNotReady"
-    };
-    let reason = (!all_ready).then_some(not_ready_reason);
-    let statuses: Vec<Value> = containers
+    pod_status_with_init(pod, ip, start_time, &[], containers, now)
+}
+
+fn container_statuses(containers: &[ContainerInfo]) -> Vec<Value> {
+    containers
         .iter()
         .map(|c| {
             let mut s = json!({
@@ -155,12 +171,39 @@ pub fn pod_status(
             }
             s
         })
-        .collect();
-    json!({
+        .collect()
+}
+
+/// [`pod_status`] for a pod with init containers.
+pub fn pod_status_with_init(
+    pod: &Pod,
+    ip: &str,
+    start_time: &str,
+    init: &[ContainerInfo],
+    containers: &[ContainerInfo],
+    now: &str,
+) -> Value {
+    let phase = pod_phase(init, containers);
+    let all_ready = !containers.is_empty() && containers.iter().all(|c| c.ready);
+    let not_ready_reason = if matches!(phase, "Succeeded" | "Failed") {
+        "PodCompleted"
+    } else {
+        "ContainersNotReady"
+    };
+    let reason = (!all_ready).then_some(not_ready_reason);
+    let statuses = container_statuses(containers);
+    let init_done = initialized(init);
+    let mut status = json!({
         "phase": phase,
         "conditions": [
             condition(pod, "PodReadyToStartContainers", true, None, now),
-            condition(pod, "Initialized", true, None, now),
+            condition(
+                pod,
+                "Initialized",
+                init_done,
+                (!init_done).then_some("ContainersNotInitialized"),
+                now
+            ),
             condition(pod, "Ready", all_ready, reason, now),
             condition(pod, "ContainersReady", all_ready, reason, now),
             condition(pod, "PodScheduled", true, None, now),
@@ -172,7 +215,11 @@ pub fn pod_status(
         "startTime": start_time,
         "qosClass": "BestEffort",
         "containerStatuses": statuses,
-    })
+    });
+    if !init.is_empty() {
+        status["initContainerStatuses"] = json!(container_statuses(init));
+    }
+    status
 }
 
 #[cfg(test)]
@@ -220,6 +267,63 @@ mod tests {
             "Failed"
         );
         assert_eq!(phase(&[c(exit(1), false, true, false)]), "Running");
+    }
+
+    #[test]
+    fn init_containers_gate_the_phase() {
+        let exit = |code| State::Terminated {
+            exit_code: code,
+            reason: String::new(),
+            message: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+        };
+        let waiting = c(State::waiting("PodInitializing", ""), false, false, false);
+        assert_eq!(
+            pod_phase(
+                &[c(
+                    State::Running {
+                        started_at: "t".into()
+                    },
+                    false,
+                    true,
+                    false
+                )],
+                std::slice::from_ref(&waiting)
+            ),
+            "Pending"
+        );
+        assert_eq!(
+            pod_phase(&[c(exit(1), true, true, false)], std::slice::from_ref(&waiting)),
+            "Failed"
+        );
+        assert_eq!(
+            pod_phase(
+                &[c(exit(0), true, true, false)],
+                &[c(
+                    State::Running {
+                        started_at: "t".into()
+                    },
+                    false,
+                    true,
+                    true
+                )]
+            ),
+            "Running"
+        );
+        let s = pod_status_with_init(
+            &Pod::default(),
+            "ip",
+            "t",
+            &[c(exit(1), false, true, false)],
+            &[waiting],
+            "now",
+        );
+        assert_eq!(s["conditions"][1]["status"], "False");
+        assert_eq!(
+            s["initContainerStatuses"][0]["state"]["terminated"]["exitCode"],
+            1
+        );
     }
 
     #[test]

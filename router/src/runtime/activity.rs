@@ -17,11 +17,13 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use super::pods::PodRef;
 
 enum Event {
-    Begin(PodRef),
-    End(PodRef),
+    Begin(Arc<PodRef>),
+    End(Arc<PodRef>),
 }
 
 /// The request path's handle on the publisher.
@@ -43,7 +45,7 @@ impl std::fmt::Debug for Event {
 #[derive(Debug)]
 pub struct InFlight {
     tx: mpsc::UnboundedSender<Event>,
-    pod: Option<PodRef>,
+    pod: Option<Arc<PodRef>>,
 }
 
 impl Drop for InFlight {
@@ -56,7 +58,7 @@ impl Drop for InFlight {
 
 impl Activity {
     /// A request starts on `pod`; it ends when the returned guard is dropped.
-    pub fn begin(&self, pod: &PodRef) -> InFlight {
+    pub fn begin(&self, pod: &Arc<PodRef>) -> InFlight {
         let _ = self.tx.send(Event::Begin(pod.clone()));
         InFlight {
             tx: self.tx.clone(),
@@ -92,7 +94,7 @@ pub fn start(client: Client, interval: Duration) -> Activity {
 }
 
 async fn run(client: Client, interval: Duration, mut rx: mpsc::UnboundedReceiver<Event>) {
-    let mut pods: HashMap<PodRef, PodActivity> = HashMap::new();
+    let mut pods: HashMap<Arc<PodRef>, PodActivity> = HashMap::new();
     // Check often enough that a first write after a quiet period is prompt, and a refresh while
     // in flight happens close to `interval`.
     let tick = (interval / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
@@ -115,7 +117,7 @@ async fn run(client: Client, interval: Duration, mut rx: mpsc::UnboundedReceiver
             },
             _ = ticker.tick() => {
                 let now = Instant::now();
-                let due: Vec<PodRef> = pods
+                let due: Vec<Arc<PodRef>> = pods
                     .iter()
                     .filter(|(_, a)| a.due(now, interval))
                     .map(|(p, _)| p.clone())

@@ -240,11 +240,12 @@ impl PoolSpecializer {
 }
 
 impl Specializer for PoolSpecializer {
-    type Pod = PodRef;
+    /// Shared, so the warm path clones a pointer, not two strings.
+    type Pod = Arc<PodRef>;
 
-    async fn specialize(&self) -> Result<PodRef, SpecializeError> {
+    async fn specialize(&self) -> Result<Arc<PodRef>, SpecializeError> {
         let started = Instant::now();
-        let outcome = self.run().await;
+        let outcome = self.run().await.map(Arc::new);
         let result = match &outcome {
             Ok(_) => "success",
             Err(SpecializeError::Unavailable(_)) => "unavailable",
@@ -260,7 +261,7 @@ impl Specializer for PoolSpecializer {
         outcome
     }
 
-    fn retire(&self, pod: PodRef) {
+    fn retire(&self, pod: Arc<PodRef>) {
         // An `infinite` environment's shared pod stays in the pool (`managed=true`).
         let shared = self
             .ctx
@@ -273,7 +274,7 @@ impl Specializer for PoolSpecializer {
                 )
             });
         if !shared {
-            delete_pod(self.ctx.clone(), pod.namespace, pod.name);
+            delete_pod(self.ctx.clone(), pod.namespace.clone(), pod.name.clone());
         }
     }
 }

@@ -77,7 +77,7 @@ impl Registry {
                 && pods::is_specialized(&pod)
                 && pods::is_ready(&pod)
                 && let Some(pod_ref) = pods::pod_ref(&pod, RUNTIME_PORT)
-                && admission.adopt(pod_ref)
+                && admission.adopt(Arc::new(pod_ref))
             {
                 tracing::info!(pod = %pod.metadata.name.as_deref().unwrap_or_default(),
                     "re-discovered a specialized pod");
@@ -94,6 +94,7 @@ impl Registry {
         let Some(pod_ref) = pods::pod_ref(pod, RUNTIME_PORT) else {
             return;
         };
+        let pod_ref = Arc::new(pod_ref);
         let admissions: Vec<_> = self.lock().values().cloned().collect();
         for admission in admissions {
             admission.remove_pod(&pod_ref);

@@ -22,6 +22,9 @@ pub struct Args {
     /// Serve Liqo's NamespaceOffloading as offloading.liqo.io/v1alpha1 (Liqo < 1.0) instead of v1beta1.
     #[arg(long)]
     pub liqo_v1alpha1: bool,
+    /// Pods the local node accepts (kubelet's default 110; raise it for scale tests).
+    #[arg(long, default_value_t = 110)]
+    pub max_pods: u32,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -45,6 +48,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     agent_config.clusters.clone_from(&args.clusters);
     agent_config.simulate_pods = args.simulate_pods;
     agent_config.liqo_v1alpha1 = args.liqo_v1alpha1;
+    agent_config.max_pods = args.max_pods;
     let extensions = rivulet_localcluster_agent::server_extensions(&agent_config);
     let mut config = rivulet_localcluster::Config::new(&args.data_dir);
     config.api_port = args.api_port;
@@ -61,6 +65,9 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     eprintln!("localcluster API server listening on {}", cluster.url());
     let client =
         rivulet_localcluster_agent::client_from_kubeconfig(cluster.kubeconfig_path()).await?;
+    let image_table = agent_config
+        .data_dir
+        .join(rivulet_localcluster_agent::images::TABLE_FILE);
     let agent = rivulet_localcluster_agent::Agent::start(
         client,
         agent_config.with_kubeconfig(cluster.kubeconfig_path()),
@@ -79,6 +86,10 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
             })
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    eprintln!(
+        "container images map to local commands through {} (image local/exec runs command + args)",
+        image_table.display()
     );
     println!("export KUBECONFIG={}", cluster.kubeconfig_path().display());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -19,6 +19,9 @@ enum Command {
     Fetcher(cmd::fetcher::Args),
     /// Run the router (HTTP triggers, on-demand specialization) against any cluster.
     Router(cmd::router::Args),
+    /// Run the reconcilers against any cluster (in-cluster config or KUBECONFIG), with leader
+    /// election, /metrics, /healthz and /readyz.
+    Controller(cmd::controller::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -27,5 +30,6 @@ fn main() -> anyhow::Result<()> {
         Command::Crds(args) => cmd::crds::run(&args),
         Command::Fetcher(args) => cmd::fetcher::run(args),
         Command::Router(args) => cmd::router::run(args),
+        Command::Controller(args) => cmd::controller::run(args),
     }
 }

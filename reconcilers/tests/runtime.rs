@@ -219,6 +219,7 @@ async fn a_leader_that_loses_the_lease_stops_its_reconcilers_without_touching_po
             async move {
                 let _ = shutdown.await;
             },
+            leader::DEFAULT_STOP_GRACE,
         )
     });
 

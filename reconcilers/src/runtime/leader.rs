@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use decision::{Decision, View, decide};
-pub use supervisor::{Stop, while_leader};
+pub use supervisor::{DEFAULT_STOP_GRACE, Stop, while_leader};
 
 /// Where the Lease lives, who we are, and the timings.
 #[derive(Clone, Debug)]
@@ -224,7 +224,7 @@ impl Elector {
         if held {
             match self.release().await {
                 Ok(()) => {
-                    info!(lease = %self.lease, identity = %self.config.identity, "released the leader Lease")
+                    info!(lease = %self.lease, identity = %self.config.identity, "released the leader Lease");
                 }
                 Err(e) => warn!(lease = %self.lease, "releasing the leader Lease: {e}"),
             }

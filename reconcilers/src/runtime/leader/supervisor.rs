@@ -5,11 +5,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::Shared;
 use tokio::sync::{oneshot, watch};
-use tracing::info;
+use tracing::{info, warn};
 
 /// The shutdown future handed to one term of reconcilers: resolves when leadership is lost or the
 /// process shuts down. Clone it to give each reconciler its own. It is `Send + Sync + 'static`, as
@@ -38,13 +39,23 @@ async fn reaches(is_leader: &mut watch::Receiver<bool>, value: bool) -> bool {
     is_leader.wait_for(|l| *l == value).await.is_ok()
 }
 
+/// How long [`while_leader`] waits for stopped reconcilers before dropping them. Short, because
+/// after losing the Lease another replica may lead within a few seconds.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Runs `start(stop)` during each term of leadership, until `shutdown` resolves (then stops the
-/// current term and waits for it) or the election ends. `start` must return a future that ends
-/// soon after its `stop` resolves — the reconcilers' `run(…, shutdown)` does.
+/// current term and waits for it) or the election ends.
+///
+/// A stopped term has `grace` to finish (the reconcilers' `run(…, shutdown)` finish the
+/// reconciles in flight); then its future is dropped, so a term never outlives leadership for
+/// long. Dropping must cancel the work: spawn reconcilers into a `tokio::task::JoinSet`, not as
+/// detached tasks. (kube's graceful shutdown waits until the controller's cache has synced, so a
+/// reconciler whose CRD is missing would otherwise never stop.)
 pub async fn while_leader<F, Fut>(
     mut is_leader: watch::Receiver<bool>,
     mut start: F,
     shutdown: impl Future<Output = ()>,
+    grace: Duration,
 ) where
     F: FnMut(Stop) -> Fut,
     Fut: Future<Output = ()>,
@@ -75,8 +86,11 @@ pub async fn while_leader<F, Fut>(
         }
         info!(shutting_down, "stopping the reconcilers");
         let _ = stop.send(());
-        term.await;
-        info!("reconcilers stopped");
+        if tokio::time::timeout(grace, &mut term).await.is_ok() {
+            info!("reconcilers stopped");
+        } else {
+            warn!(?grace, "reconcilers did not stop in time: cancelling them");
+        }
         if shutting_down {
             return;
         }
@@ -85,11 +99,9 @@ pub async fn while_leader<F, Fut>(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
-
-    use super::*;
 
     /// Counts terms started and terms running.
     #[derive(Default)]
@@ -125,9 +137,14 @@ mod tests {
         let terms = Arc::new(Terms::default());
         let supervised = tokio::spawn({
             let terms = terms.clone();
-            while_leader(is_leader, move |stop| term(&terms, stop), async move {
-                let _ = shutdown.await;
-            })
+            while_leader(
+                is_leader,
+                move |stop| term(&terms, stop),
+                async move {
+                    let _ = shutdown.await;
+                },
+                DEFAULT_STOP_GRACE,
+            )
         });
         tokio::task::yield_now().await;
         assert_eq!(
@@ -162,10 +179,53 @@ mod tests {
                 is_leader,
                 move |stop| term(&terms, stop),
                 std::future::pending(),
+                DEFAULT_STOP_GRACE,
             )
         });
         drop(leading);
         supervised.await.unwrap();
         assert_eq!(terms.started.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_term_that_ignores_its_stop_is_dropped_after_the_grace_period() {
+        /// Counts the term's drops.
+        struct OnDrop(Arc<Terms>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                self.0.running.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let (leading, is_leader) = watch::channel(true);
+        let terms = Arc::new(Terms::default());
+        let supervised = tokio::spawn({
+            let terms = terms.clone();
+            while_leader(
+                is_leader,
+                move |_ignored: Stop| {
+                    terms.started.fetch_add(1, Ordering::SeqCst);
+                    terms.running.fetch_add(1, Ordering::SeqCst);
+                    let guard = OnDrop(terms.clone());
+                    async move {
+                        let _guard = guard;
+                        std::future::pending::<()>().await;
+                    }
+                },
+                std::future::pending(),
+                Duration::from_millis(50),
+            )
+        });
+        until("the term started", || {
+            terms.running.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        leading.send(false).unwrap();
+        until("the stuck term dropped", || {
+            terms.running.load(Ordering::SeqCst) == 0
+        })
+        .await;
+        drop(leading);
+        supervised.await.unwrap();
+        assert_eq!(terms.started.load(Ordering::SeqCst), 1);
     }
 }

@@ -1,0 +1,299 @@
+//! `rivulet controller`: the reconcilers against any cluster (in-cluster config or `KUBECONFIG`),
+//! with leader election on a Lease, Prometheus metrics and health endpoints
+//! (`rivulet_reconcilers::runtime`).
+//!
+//! Shutdown (SIGINT or SIGTERM): the reconcilers stop taking new work and finish the reconciles in
+//! flight, then the Lease is released (so a standby takes over at once), then the HTTP endpoints
+//! close. A second signal exits immediately.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use kube::Client;
+use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
+use rivulet_reconcilers::httptrigger::ingress::RouterService;
+use rivulet_reconcilers::runtime::health::ReadinessCheck;
+use rivulet_reconcilers::runtime::leader::{self, DEFAULT_LEASE_NAME, LeaseConfig, Stop};
+use rivulet_reconcilers::runtime::{Health, HealthServer, Metrics};
+use rivulet_reconcilers::{environment, function, httptrigger, package};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address of the HTTP endpoints `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, env = "RIVULET_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = DEFAULT_LEASE_NAME)]
+    pub lease_name: String,
+    /// Namespace of the leader-election Lease [default: $POD_NAMESPACE, else the client's
+    /// default namespace (in-cluster: the pod's own; else the kubeconfig context's)].
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Reconcile without leader election (only safe with a single replica).
+    #[arg(long)]
+    pub no_leader_elect: bool,
+    /// Image of the fetcher sidecar in pool and function pods [default:
+    /// ghcr.io/rivulet-dev/rivulet:latest].
+    #[arg(long, env = "RIVULET_FETCHER_IMAGE")]
+    pub fetcher_image: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let client = Client::try_default()
+        .await
+        .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?;
+    let version = client
+        .apiserver_version()
+        .await
+        .context("cannot reach the Kubernetes API server")?;
+    tracing::info!(
+        "API server {}.{} ({})",
+        version.major,
+        version.minor,
+        version.git_version
+    );
+    let shutdown = shutdown_signal()?;
+    let metrics = Metrics::new();
+
+    let mut pods = PoolPodConfig::default();
+    if let Some(image) = args.fetcher_image {
+        pods.fetcher_image = image;
+    }
+    let reconcilers = Reconcilers {
+        client: client.clone(),
+        pods,
+        metrics: metrics.clone(),
+    };
+
+    let server = HealthServer::bind(args.metrics_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
+    tracing::info!(
+        "serving /metrics, /healthz and /readyz on {}",
+        server.local_addr()?
+    );
+
+    if args.no_leader_elect {
+        single(reconcilers, server, &shutdown).await;
+    } else {
+        let namespace = args
+            .lease_namespace
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let config = LeaseConfig::new(args.lease_name, namespace, leader::default_identity());
+        elected(client, config, reconcilers, server, &shutdown).await;
+    }
+    Ok(())
+}
+
+/// Without leader election: the reconcilers run from start to shutdown.
+async fn single(reconcilers: Reconcilers, server: HealthServer, shutdown: &watch::Receiver<bool>) {
+    tracing::warn!("leader election is off: run a single replica");
+    reconcilers.metrics.set_leader(true);
+    let http = Http::serve(server, reconcilers.metrics.clone(), Arc::new(|| Ok(())));
+    let (_leading, is_leader) = watch::channel(true);
+    leader::while_leader(
+        is_leader,
+        |stop| reconcilers.start(stop),
+        wait(shutdown),
+        leader::DEFAULT_STOP_GRACE,
+    )
+    .await;
+    http.stop().await;
+}
+
+/// With leader election: the reconcilers run while this replica holds the Lease.
+async fn elected(
+    client: Client,
+    config: LeaseConfig,
+    reconcilers: Reconcilers,
+    server: HealthServer,
+    shutdown: &watch::Receiver<bool>,
+) {
+    tracing::info!(
+        lease = %format!("{}/{}", config.namespace, config.name),
+        identity = %config.identity,
+        "leader election"
+    );
+    let lease_duration = config.lease_duration;
+    let (release, released) = oneshot::channel::<()>();
+    let (election, elector) = leader::run(client, config, async move {
+        let _ = released.await;
+    });
+    let elector = tokio::spawn(elector);
+    tokio::spawn(mirror_leadership(
+        election.is_leader(),
+        reconcilers.metrics.clone(),
+    ));
+    let live = election.clone();
+    let http = Http::serve(
+        server,
+        reconcilers.metrics.clone(),
+        Arc::new(move || {
+            if live.is_live() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the leader election loop has not reached the Lease API in the last {}s",
+                    lease_duration.as_secs()
+                ))
+            }
+        }),
+    );
+    leader::while_leader(
+        election.is_leader(),
+        |stop| reconcilers.start(stop),
+        wait(shutdown),
+        leader::DEFAULT_STOP_GRACE,
+    )
+    .await;
+    // The reconcilers have stopped: only now may another replica lead.
+    let _ = release.send(());
+    let _ = elector.await;
+    http.stop().await;
+}
+
+/// The running health server.
+struct Http {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Http {
+    fn serve(server: HealthServer, metrics: Metrics, ready: ReadinessCheck) -> Self {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(Health { metrics, ready }, async move {
+            let _ = stopped.await;
+        }));
+        Self { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// What every term of leadership starts.
+struct Reconcilers {
+    client: Client,
+    pods: PoolPodConfig,
+    metrics: Metrics,
+}
+
+impl Reconcilers {
+    /// Starts every reconciler on its own task, and waits until all have stopped after `stop`.
+    /// Dropping the returned future cancels them (they live in a `JoinSet`).
+    fn start(&self, stop: Stop) -> impl Future<Output = ()> + use<> {
+        let client = &self.client;
+        let mut set = JoinSet::new();
+        spawn_named(
+            &mut set,
+            "environment",
+            environment::reconciler::run(
+                client.clone(),
+                self.pods.clone(),
+                None,
+                self.metrics.clone(),
+                stop.clone(),
+            ),
+        );
+        spawn_named(
+            &mut set,
+            "function",
+            function::reconciler::run(
+                client.clone(),
+                self.pods.clone(),
+                self.metrics.clone(),
+                stop.clone(),
+            ),
+        );
+        spawn_named(
+            &mut set,
+            "package",
+            package::reconciler::run(client.clone(), stop.clone()),
+        );
+        spawn_named(
+            &mut set,
+            "httptrigger",
+            httptrigger::reconciler::run(client.clone(), RouterService::default(), stop),
+        );
+        async move {
+            while let Some(stopped) = set.join_next().await {
+                match stopped {
+                    Ok(name) => tracing::info!("the {name} reconciler stopped"),
+                    Err(e) => tracing::error!("a reconciler failed: {e}"),
+                }
+            }
+        }
+    }
+}
+
+fn spawn_named(
+    set: &mut JoinSet<&'static str>,
+    name: &'static str,
+    reconciler: impl Future<Output = ()> + Send + 'static,
+) {
+    set.spawn(async move {
+        reconciler.await;
+        name
+    });
+}
+
+/// Keeps the `rivulet_leader` gauge equal to the election's state.
+async fn mirror_leadership(mut is_leader: watch::Receiver<bool>, metrics: Metrics) {
+    loop {
+        metrics.set_leader(*is_leader.borrow_and_update());
+        if is_leader.changed().await.is_err() {
+            metrics.set_leader(false);
+            return;
+        }
+    }
+}
+
+/// `true` once SIGINT or SIGTERM arrived; a second signal exits the process at once.
+fn shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        for round in 0..2 {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            if round == 0 {
+                tracing::info!("shutting down (a second signal exits at once)");
+                let _ = tx.send(true);
+            }
+        }
+        tracing::warn!("second signal: exiting without a graceful shutdown");
+        std::process::exit(130);
+    });
+    Ok(rx)
+}
+
+fn wait(shutdown: &watch::Receiver<bool>) -> impl Future<Output = ()> + use<> {
+    let mut shutdown = shutdown.clone();
+    async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    }
+}

@@ -231,7 +231,10 @@ fn follow_pods(
                 state.registry.pod_changed(&pod, true);
                 state.deploy.pod_changed(&pod, &store);
             }
-            Ok(watcher::Event::InitDone) => state.deploy.rebuild(&store),
+            Ok(watcher::Event::InitDone) => {
+                state.deploy.rebuild(&store);
+                state.registry.prune(&store);
+            }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "pod watch error"),
         }

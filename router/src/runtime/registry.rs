@@ -101,6 +101,24 @@ impl Registry {
         }
     }
 
+    /// After a (re)list: pods that vanished while the watch was down never get a delete event,
+    /// so every pod an admission holds must still be in the cache and ready.
+    pub fn prune(&self, store: &kube::runtime::reflector::Store<Pod>) {
+        let admissions: Vec<_> = self.lock().values().cloned().collect();
+        for admission in admissions {
+            for (pod, _) in admission.stats().pods {
+                let key =
+                    kube::runtime::reflector::ObjectRef::new(&pod.name).within(&pod.namespace);
+                let alive = store.get(&key).is_some_and(|p| {
+                    pods::is_ready(&p) && pods::pod_ip(&p) == Some(pod.address.ip())
+                });
+                if !alive {
+                    admission.remove_pod(&pod);
+                }
+            }
+        }
+    }
+
     /// Drops the admissions of versions that are no longer current (in-flight leases keep theirs
     /// alive until they end).
     pub fn retain(&self, current: &HashSet<VersionKey>) {

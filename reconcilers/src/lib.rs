@@ -12,6 +12,7 @@ pub mod function;
 pub mod hash;
 pub mod httptrigger;
 pub mod merge;
+pub mod offloading;
 pub mod package;
 pub mod placement;
 pub mod runtime;

@@ -21,7 +21,10 @@ fn example_files() -> Vec<PathBuf> {
         if dir.is_dir() {
             for file in std::fs::read_dir(&dir).unwrap() {
                 let file = file.unwrap().path();
-                if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("yaml")) {
+                if file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("yaml"))
+                {
                     files.push(file);
                 }
             }
@@ -44,7 +47,10 @@ fn base64_decode(text: &str) -> Vec<u8> {
     };
     let mut out = Vec::new();
     for chunk in text.trim_end_matches('=').as_bytes().chunks(4) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, c)| acc | (value(*c) << (18 - 6 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, c)| acc | (value(*c) << (18 - 6 * i)));
         for i in 0..chunk.len() - 1 {
             out.push(((n >> (16 - 8 * i)) & 0xff) as u8);
         }
@@ -57,13 +63,28 @@ fn examples_are_valid_and_in_sync_with_their_sources() {
     let schemas: Vec<(String, Schema)> = crds::fission_crds()
         .iter()
         .map(|crd| {
-            let raw = serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap()).unwrap();
+            let raw = serde_json::to_value(
+                crd.spec.versions[0]
+                    .schema
+                    .as_ref()
+                    .unwrap()
+                    .open_api_v3_schema
+                    .as_ref()
+                    .unwrap(),
+            )
+            .unwrap();
             let mut errors = Vec::new();
-            (crd.spec.names.kind.clone(), Schema::parse(&raw, &FieldPath::new("openAPIV3Schema"), &mut errors))
+            (
+                crd.spec.names.kind.clone(),
+                Schema::parse(&raw, &FieldPath::new("openAPIV3Schema"), &mut errors),
+            )
         })
         .collect();
     let files = example_files();
-    assert!(files.len() >= 4, "expected the hello-python, hello-nodejs, greet and multicluster examples");
+    assert!(
+        files.len() >= 4,
+        "expected the hello-python, hello-nodejs, greet and multicluster examples"
+    );
     let mut packages = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -73,18 +94,29 @@ fn examples_are_valid_and_in_sync_with_their_sources() {
             if value["apiVersion"] != "fission.io/v1" {
                 continue;
             }
-            let object = FissionObject::from_value(value.clone()).unwrap_or_else(|e| panic!("{at}: {e}"));
+            let object =
+                FissionObject::from_value(value.clone()).unwrap_or_else(|e| panic!("{at}: {e}"));
             let errors = object.validate();
             assert!(errors.is_empty(), "{at}: {errors}");
             let kind = value["kind"].as_str().unwrap();
             let (_, schema) = schemas.iter().find(|(k, _)| k == kind).unwrap();
             let schema_errors = validate_object(schema, &value);
-            assert!(schema_errors.is_empty(), "{at}: {}", aggregate_message(&schema_errors));
+            assert!(
+                schema_errors.is_empty(),
+                "{at}: {}",
+                aggregate_message(&schema_errors)
+            );
             if kind == "Package" {
-                let source = doc.lines().find_map(|l| l.strip_prefix("# source: ")).unwrap_or_else(|| panic!("{at}: Package without `# source:`"));
+                let source = doc
+                    .lines()
+                    .find_map(|l| l.strip_prefix("# source: "))
+                    .unwrap_or_else(|| panic!("{at}: Package without `# source:`"));
                 let literal = value["spec"]["deployment"]["literal"].as_str().unwrap();
                 let expected = std::fs::read(repo().join(source)).unwrap();
-                assert!(base64_decode(literal) == expected, "{at}: literal differs from {source}; regenerate it with `base64 -w0 {source}`");
+                assert!(
+                    base64_decode(literal) == expected,
+                    "{at}: literal differs from {source}; regenerate it with `base64 -w0 {source}`"
+                );
                 packages += 1;
             }
         }

@@ -12,7 +12,13 @@ use serde_json::Value;
 /// Read access to stored objects, for hooks that decide from other objects.
 pub trait ObjectReader {
     /// The stored object `group`/`resource` (plural) `namespace`/`name`, if it exists.
-    fn get(&self, group: &str, resource: &str, namespace: Option<&str>, name: &str) -> Option<Value>;
+    fn get(
+        &self,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value>;
 }
 
 /// A mutating admission hook that runs on create, before schema defaulting and validation, like a
@@ -59,5 +65,12 @@ pub enum LogError {
 /// Serves `pods/log` for pods a node agent runs.
 pub trait PodLogs: Send + Sync + Debug {
     /// Logs of `container` of the pod `namespace`/`name` with `uid`.
-    fn logs(&self, namespace: &str, name: &str, uid: &str, container: &str, options: &LogOptions) -> Result<LogStream, LogError>;
+    fn logs(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        container: &str,
+        options: &LogOptions,
+    ) -> Result<LogStream, LogError>;
 }

@@ -1,11 +1,16 @@
 //! `rivulet`: one binary, one subcommand per component (ARCHITECTURE §8).
 
 mod cmd;
+mod local;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "rivulet", version, about = "Fission-compatible serverless on Kubernetes and Liqo")]
+#[command(
+    name = "rivulet",
+    version,
+    about = "Fission-compatible serverless on Kubernetes and Liqo"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -13,23 +18,30 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run only the embedded Kubernetes API server (localcluster) on 127.0.0.1.
+    Localcluster(cmd::localcluster::Args),
     /// Print the CustomResourceDefinitions of every kind Rivulet serves, as multi-document YAML.
     Crds(cmd::crds::Args),
     /// Run the fetcher sidecar of function pods (Fission's fetcher protocol on port 8000).
     Fetcher(cmd::fetcher::Args),
-    /// Run the router (HTTP triggers, on-demand specialization) against any cluster.
-    Router(cmd::router::Args),
     /// Run the reconcilers against any cluster (in-cluster config or KUBECONFIG), with leader
     /// election, /metrics, /healthz and /readyz.
     Controller(cmd::controller::Args),
+    /// Run the router (HTTP triggers, on-demand specialization) against any cluster.
+    Router(cmd::router::Args),
+    /// Local mode in one process: embedded Kubernetes with pods as local processes, Rivulet's
+    /// CRDs, every reconciler and the router. Prints the KUBECONFIG line and the router URL.
+    Up(cmd::up::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Localcluster(args) => cmd::localcluster::run(&args),
         Command::Crds(args) => cmd::crds::run(&args),
         Command::Fetcher(args) => cmd::fetcher::run(args),
-        Command::Router(args) => cmd::router::run(args),
         Command::Controller(args) => cmd::controller::run(args),
+        Command::Router(args) => cmd::router::run(args),
+        Command::Up(args) => cmd::up::run(&args),
     }
 }

@@ -6,6 +6,7 @@
 //! [`placement`] (which clusters hold how many warm pods), [`environment`] (the pool pod and the
 //! plan that converges a pool).
 
+pub mod all;
 pub mod conditions;
 pub mod environment;
 pub mod function;

@@ -4,11 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{ApiResource, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{reflector, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -17,6 +15,8 @@ use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::environment::reconciler::{Context, reconcile, run};
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 mod common;
 

@@ -2,7 +2,12 @@
 //! of a Function, newdeploy objects and their garbage collection, package buildstatus defaulting,
 //! routed triggers, route conflicts, Ingress with cleanup on delete, and no writes when unchanged.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    clippy::large_futures
+)] // test code: scenarios read top to bottom
 
 mod common;
 
@@ -25,27 +30,48 @@ use serde_json::{Value, json};
 
 async fn create<K>(client: &Client, namespace: &str, object: Value) -> K
 where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope> + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    api.create(&PostParams::default(), &serde_json::from_value(object).unwrap()).await.unwrap()
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(object).unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 /// Waits until the object's `Ready` condition has `reason`, and returns its message.
 async fn ready_reason<K>(client: &Client, namespace: &str, name: &str, reason: &str) -> String
 where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope> + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     eventually(WAIT, &format!("{name} Ready reason {reason}"), || {
         let api = api.clone();
         async move {
-            let object = serde_json::to_value(api.get(name).await.map_err(|e| e.to_string())?).unwrap();
-            let ready = object["status"]["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "Ready").cloned();
+            let object =
+                serde_json::to_value(api.get(name).await.map_err(|e| e.to_string())?).unwrap();
+            let ready = object["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Ready")
+                .cloned();
             match ready {
-                Some(c) if c["reason"] == reason => Ok(c["message"].as_str().unwrap_or_default().to_owned()),
+                Some(c) if c["reason"] == reason => {
+                    Ok(c["message"].as_str().unwrap_or_default().to_owned())
+                }
                 other => Err(format!("{other:?}")),
             }
         }
@@ -59,9 +85,15 @@ fn env_json(name: &str, poolsize: i32) -> Value {
 }
 
 fn package_json(name: &str, deployable: bool) -> Value {
-    let archive = if deployable { json!({"deployment": {"type": "literal", "literal": "aGk="}}) } else { json!({"source": {"type": "literal", "literal": "aGk="}}) };
+    let archive = if deployable {
+        json!({"deployment": {"type": "literal", "literal": "aGk="}})
+    } else {
+        json!({"source": {"type": "literal", "literal": "aGk="}})
+    };
     let mut spec = json!({"environment": {"name": "python"}});
-    spec.as_object_mut().unwrap().extend(archive.as_object().unwrap().clone());
+    spec.as_object_mut()
+        .unwrap()
+        .extend(archive.as_object().unwrap().clone());
     json!({"apiVersion": "fission.io/v1", "kind": "Package", "metadata": {"name": name}, "spec": spec})
 }
 
@@ -71,7 +103,9 @@ fn function_json(name: &str, executor: &str, extra: &Value) -> Value {
         "package": {"packageref": {"name": format!("{name}-pkg")}},
         "InvokeStrategy": {"StrategyType": "execution", "ExecutionStrategy": {"ExecutorType": executor, "MinScale": 1, "MaxScale": 3}}
     });
-    spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    spec.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     json!({"apiVersion": "fission.io/v1", "kind": "Function", "metadata": {"name": name}, "spec": spec})
 }
 
@@ -80,9 +114,24 @@ fn start_reconcilers(client: &Client) -> tokio::sync::watch::Sender<bool> {
     let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
     };
-    tokio::spawn(rivulet_reconcilers::function::reconciler::run(client.clone(), PoolPodConfig::default(), rivulet_reconcilers::runtime::Metrics::new(), shutdown(stopped.clone())));
-    tokio::spawn(rivulet_reconcilers::package::reconciler::run(client.clone(), shutdown(stopped.clone())));
-    tokio::spawn(rivulet_reconcilers::httptrigger::reconciler::run(client.clone(), RouterService { namespace: "rivulet".into(), name: "router".into() }, shutdown(stopped)));
+    tokio::spawn(rivulet_reconcilers::function::reconciler::run(
+        client.clone(),
+        PoolPodConfig::default(),
+        rivulet_reconcilers::runtime::Metrics::new(),
+        shutdown(stopped.clone()),
+    ));
+    tokio::spawn(rivulet_reconcilers::package::reconciler::run(
+        client.clone(),
+        shutdown(stopped.clone()),
+    ));
+    tokio::spawn(rivulet_reconcilers::httptrigger::reconciler::run(
+        client.clone(),
+        RouterService {
+            namespace: "rivulet".into(),
+            name: "router".into(),
+        },
+        shutdown(stopped),
+    ));
     stop
 }
 
@@ -97,23 +146,45 @@ async fn function_reports_each_broken_reference_until_fixed() {
     create::<Function>(&client, "apps", function_json("hello", "poolmgr", &extra)).await;
 
     let message = ready_reason::<Function>(&client, "apps", "hello", "EnvironmentNotFound").await;
-    assert!(message.contains("spec.environment: Environment apps/python does not exist"), "{message}");
+    assert!(
+        message.contains("spec.environment: Environment apps/python does not exist"),
+        "{message}"
+    );
     create::<rivulet_api::Environment>(&client, "apps", env_json("python", 0)).await;
     let message = ready_reason::<Function>(&client, "apps", "hello", "EnvironmentHasNoPool").await;
     assert!(message.contains("poolsize 0"), "{message}");
     let envs: Api<rivulet_api::Environment> = Api::namespaced(client.clone(), "apps");
-    envs.patch("python", &PatchParams::default(), &Patch::Merge(json!({"spec": {"poolsize": 1}}))).await.unwrap();
+    envs.patch(
+        "python",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"poolsize": 1}})),
+    )
+    .await
+    .unwrap();
     ready_reason::<Function>(&client, "apps", "hello", "PackageNotFound").await;
     create::<Package>(&client, "apps", package_json("hello-pkg", false)).await;
     let message = ready_reason::<Function>(&client, "apps", "hello", "PackageNotDeployable").await;
-    assert!(message.contains("source builds are not supported yet"), "{message}");
+    assert!(
+        message.contains("source builds are not supported yet"),
+        "{message}"
+    );
     ready_reason::<Package>(&client, "apps", "hello-pkg", "SourceBuildNotSupported").await;
     let packages: Api<Package> = Api::namespaced(client.clone(), "apps");
     packages.patch("hello-pkg", &PatchParams::default(), &Patch::Merge(json!({"spec": {"deployment": {"type": "literal", "literal": "aGk="}}, "status": {"buildstatus": "none"}}))).await.unwrap();
     ready_reason::<Function>(&client, "apps", "hello", "SecretNotFound").await;
-    create::<Secret>(&client, "apps", json!({"metadata": {"name": "creds"}, "stringData": {"k": "v"}})).await;
+    create::<Secret>(
+        &client,
+        "apps",
+        json!({"metadata": {"name": "creds"}, "stringData": {"k": "v"}}),
+    )
+    .await;
     ready_reason::<Function>(&client, "apps", "hello", "ConfigMapNotFound").await;
-    create::<ConfigMap>(&client, "apps", json!({"metadata": {"name": "settings"}, "data": {"k": "v"}})).await;
+    create::<ConfigMap>(
+        &client,
+        "apps",
+        json!({"metadata": {"name": "settings"}, "data": {"k": "v"}}),
+    )
+    .await;
     ready_reason::<Function>(&client, "apps", "hello", "Ready").await;
     tc.shutdown().await;
 }
@@ -125,14 +196,35 @@ async fn invalid_function_and_package_report_the_field() {
     install_crds(&client).await;
     add_namespace(&client, "apps").await;
     let _stop = start_reconcilers(&client);
-    create::<Function>(&client, "apps", function_json("web", "container", &json!({}))).await;
+    create::<Function>(
+        &client,
+        "apps",
+        function_json("web", "container", &json!({})),
+    )
+    .await;
     let message = ready_reason::<Function>(&client, "apps", "web", "InvalidSpec").await;
-    assert!(message.contains("spec.podspec: executor type container requires a pod spec"), "{message}");
+    assert!(
+        message.contains("spec.podspec: executor type container requires a pod spec"),
+        "{message}"
+    );
     create::<Package>(&client, "apps", json!({"apiVersion": "fission.io/v1", "kind": "Package", "metadata": {"name": "empty"}, "spec": {"environment": {"name": "python"}}})).await;
     let message = ready_reason::<Package>(&client, "apps", "empty", "BuildFailed").await;
-    assert!(message.contains("Both source and deployment are empty"), "{message}");
+    assert!(
+        message.contains("Both source and deployment are empty"),
+        "{message}"
+    );
     let packages: Api<Package> = Api::namespaced(client.clone(), "apps");
-    assert_eq!(packages.get("empty").await.unwrap().status.unwrap().buildstatus.as_deref(), Some("failed"));
+    assert_eq!(
+        packages
+            .get("empty")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .buildstatus
+            .as_deref(),
+        Some("failed")
+    );
     tc.shutdown().await;
 }
 
@@ -145,47 +237,111 @@ async fn newdeploy_objects_are_applied_once_and_collected_with_the_function() {
     create::<rivulet_api::Environment>(&client, "apps", env_json("python", 1)).await;
     create::<Package>(&client, "apps", package_json("resize-pkg", true)).await;
     let stop = start_reconcilers(&client);
-    let function = create::<Function>(&client, "apps", function_json("resize", "newdeploy", &json!({}))).await;
+    let function = create::<Function>(
+        &client,
+        "apps",
+        function_json("resize", "newdeploy", &json!({})),
+    )
+    .await;
     let uid = function.metadata.uid.clone().unwrap();
-    let name = rivulet_reconcilers::function::deploy::object_name("newdeploy", "resize", "apps", &uid);
+    let name =
+        rivulet_reconcilers::function::deploy::object_name("newdeploy", "resize", "apps", &uid);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "apps");
     let deployment = eventually(WAIT, "newdeploy Deployment", || {
         let deployments = deployments.clone();
         let name = name.clone();
-        async move { deployments.get_opt(&name).await.map_err(|e| e.to_string())?.ok_or_else(|| "absent".to_owned()) }
+        async move {
+            deployments
+                .get_opt(&name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "absent".to_owned())
+        }
     })
     .await;
-    let fetcher_args = deployment.spec.template.spec.as_ref().unwrap().containers[1].args.clone().unwrap();
-    assert_eq!(fetcher_args[..2], ["-specialize-on-startup", "-specialize-request"]);
+    let fetcher_args = deployment.spec.template.spec.as_ref().unwrap().containers[1]
+        .args
+        .clone()
+        .unwrap();
+    assert_eq!(
+        fetcher_args[..2],
+        ["-specialize-on-startup", "-specialize-request"]
+    );
     let request: Value = serde_json::from_str(&fetcher_args[2]).unwrap();
     assert_eq!(request["FetchReq"]["package"]["name"], "resize-pkg");
     assert_eq!(request["LoadReq"]["filepath"], "/userfunc/deployarchive");
     let services: Api<Service> = Api::namespaced(client.clone(), "apps");
     let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "apps");
-    assert_eq!(services.get(&name).await.unwrap().spec.unwrap().ports.unwrap()[0].port, 80);
+    assert_eq!(
+        services
+            .get(&name)
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .ports
+            .unwrap()[0]
+            .port,
+        80
+    );
     assert_eq!(hpas.get(&name).await.unwrap().spec.max_replicas, 3);
     // No replica becomes available here (no node agent): the status says so, precisely.
-    let message = ready_reason::<Function>(&client, "apps", "resize", "DeploymentNotAvailable").await;
+    let message =
+        ready_reason::<Function>(&client, "apps", "resize", "DeploymentNotAvailable").await;
     assert!(message.contains(&name), "{message}");
 
     // A reconcile of the unchanged function writes nothing.
     stop.send(true).unwrap();
-    let recorder = Recorder::new(client.clone(), Reporter { controller: "test".into(), instance: None });
-    let ctx = Arc::new(rivulet_reconcilers::function::reconciler::Context { client: client.clone(), pods: PoolPodConfig::default(), recorder });
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "test".into(),
+            instance: None,
+        },
+    );
+    let ctx = Arc::new(rivulet_reconcilers::function::reconciler::Context {
+        client: client.clone(),
+        pods: PoolPodConfig::default(),
+        recorder,
+    });
     let functions: Api<Function> = Api::namespaced(client.clone(), "apps");
     let before = tc.cluster.resource_version();
     let current = Arc::new(functions.get("resize").await.unwrap());
-    rivulet_reconcilers::function::reconciler::reconcile(current.clone(), ctx.clone()).await.unwrap();
-    rivulet_reconcilers::function::reconciler::reconcile(current, ctx).await.unwrap();
-    assert_eq!(tc.cluster.resource_version(), before, "an unchanged function must not cause writes");
+    rivulet_reconcilers::function::reconciler::reconcile(current.clone(), ctx.clone())
+        .await
+        .unwrap();
+    rivulet_reconcilers::function::reconciler::reconcile(current, ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        tc.cluster.resource_version(),
+        before,
+        "an unchanged function must not cause writes"
+    );
 
     // Deleting the function garbage-collects its objects (ownerReferences).
-    functions.delete("resize", &DeleteParams::default()).await.unwrap();
+    functions
+        .delete("resize", &DeleteParams::default())
+        .await
+        .unwrap();
     eventually(WAIT, "objects collected", || {
-        let (deployments, services, hpas, name) = (deployments.clone(), services.clone(), hpas.clone(), name.clone());
+        let (deployments, services, hpas, name) = (
+            deployments.clone(),
+            services.clone(),
+            hpas.clone(),
+            name.clone(),
+        );
         async move {
-            let left = (deployments.get_opt(&name).await.unwrap().is_some(), services.get_opt(&name).await.unwrap().is_some(), hpas.get_opt(&name).await.unwrap().is_some());
-            if left == (false, false, false) { Ok(()) } else { Err(format!("{left:?}")) }
+            let left = (
+                deployments.get_opt(&name).await.unwrap().is_some(),
+                services.get_opt(&name).await.unwrap().is_some(),
+                hpas.get_opt(&name).await.unwrap().is_some(),
+            );
+            if left == (false, false, false) {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
         }
     })
     .await;
@@ -194,7 +350,9 @@ async fn newdeploy_objects_are_applied_once_and_collected_with_the_function() {
 
 fn trigger_json(name: &str, function: &str, extra: &Value) -> Value {
     let mut spec = json!({"relativeurl": "/hello", "methods": ["GET"], "functionref": {"type": "name", "name": function}});
-    spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    spec.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     json!({"apiVersion": "fission.io/v1", "kind": "HTTPTrigger", "metadata": {"name": name}, "spec": spec})
 }
 
@@ -209,17 +367,30 @@ async fn triggers_route_conflict_and_ingress() {
     create::<HTTPTrigger>(&client, "apps", trigger_json("first", "hello", &json!({}))).await;
     let message = ready_reason::<HTTPTrigger>(&client, "apps", "first", "FunctionNotFound").await;
     assert!(message.contains("\"hello\""), "{message}");
-    create::<Function>(&client, "apps", function_json("hello", "poolmgr", &json!({}))).await;
+    create::<Function>(
+        &client,
+        "apps",
+        function_json("hello", "poolmgr", &json!({})),
+    )
+    .await;
     let message = ready_reason::<HTTPTrigger>(&client, "apps", "first", "Routed").await;
     assert_eq!(message, "[GET] /hello -> hello");
 
     // A newer trigger on the same host, path and an overlapping method conflicts.
-    create::<HTTPTrigger>(&client, "apps", trigger_json("second", "hello", &json!({"methods": ["GET", "POST"]}))).await;
+    create::<HTTPTrigger>(
+        &client,
+        "apps",
+        trigger_json("second", "hello", &json!({"methods": ["GET", "POST"]})),
+    )
+    .await;
     let message = ready_reason::<HTTPTrigger>(&client, "apps", "second", "RouteConflict").await;
     assert!(message.contains("apps/first"), "{message}");
     // Removing the older one hands the route over.
     let triggers: Api<HTTPTrigger> = Api::namespaced(client.clone(), "apps");
-    triggers.delete("first", &DeleteParams::default()).await.unwrap();
+    triggers
+        .delete("first", &DeleteParams::default())
+        .await
+        .unwrap();
     ready_reason::<HTTPTrigger>(&client, "apps", "second", "Routed").await;
 
     // createingress: an Ingress in the router's namespace, removed with the trigger.
@@ -227,20 +398,44 @@ async fn triggers_route_conflict_and_ingress() {
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "rivulet");
     let ingress = eventually(WAIT, "ingress", || {
         let ingresses = ingresses.clone();
-        async move { ingresses.get_opt("public").await.map_err(|e| e.to_string())?.ok_or_else(|| "absent".to_owned()) }
-    })
-    .await;
-    assert_eq!(ingress.spec.unwrap().rules.unwrap()[0].host.as_deref(), Some("api.example.com"));
-    triggers.delete("public", &DeleteParams::default()).await.unwrap();
-    eventually(WAIT, "ingress and trigger gone", || {
-        let (ingresses, triggers) = (ingresses.clone(), triggers.clone());
         async move {
-            let left = (ingresses.get_opt("public").await.unwrap().is_some(), triggers.get_opt("public").await.unwrap().is_some());
-            if left == (false, false) { Ok(()) } else { Err(format!("{left:?}")) }
+            ingresses
+                .get_opt("public")
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "absent".to_owned())
         }
     })
     .await;
-    let remaining = triggers.list(&ListParams::default()).await.unwrap().items.len();
+    assert_eq!(
+        ingress.spec.unwrap().rules.unwrap()[0].host.as_deref(),
+        Some("api.example.com")
+    );
+    triggers
+        .delete("public", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "ingress and trigger gone", || {
+        let (ingresses, triggers) = (ingresses.clone(), triggers.clone());
+        async move {
+            let left = (
+                ingresses.get_opt("public").await.unwrap().is_some(),
+                triggers.get_opt("public").await.unwrap().is_some(),
+            );
+            if left == (false, false) {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        }
+    })
+    .await;
+    let remaining = triggers
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .len();
     assert_eq!(remaining, 1);
     tc.shutdown().await;
 }

@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub mod common;
 pub mod controller;
 pub mod crds;
 pub mod fetcher;
+pub mod localcluster;
 pub mod router;
+pub mod up;

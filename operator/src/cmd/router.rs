@@ -17,7 +17,11 @@ pub struct Args {
     pub port: u16,
     /// Internal listener: `/fission-function/...` for timers, watchers and `fission fn test`,
     /// `/router-healthz`, and `/metrics` unless `--metrics-addr` is given.
-    #[arg(long, env = "RIVULET_ROUTER_INTERNAL_ADDR", default_value = "127.0.0.1:8889")]
+    #[arg(
+        long,
+        env = "RIVULET_ROUTER_INTERNAL_ADDR",
+        default_value = "127.0.0.1:8889"
+    )]
     pub internal_addr: SocketAddr,
     /// A separate listener for `/metrics` [default: served on the internal listener].
     #[arg(long, env = "RIVULET_ROUTER_METRICS_ADDR")]

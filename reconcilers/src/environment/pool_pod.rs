@@ -265,7 +265,8 @@ fn fetcher_container(grace: i64, config: &PoolPodConfig) -> Container {
     Container {
         name: "fetcher".into(),
         image: Some(config.fetcher_image.clone()),
-        command: Some(config.fetcher_command.clone()),
+        // Empty: the image's own entrypoint runs (local mode maps the image to the binary).
+        command: (!config.fetcher_command.is_empty()).then(|| config.fetcher_command.clone()),
         args: Some(
             [
                 "-secret-dir",

@@ -117,6 +117,8 @@ impl Error {
 }
 
 /// Reconciles one Function.
+// One pipeline (validate → resolve → build → apply → status), clearest read top to bottom.
+#[allow(clippy::too_many_lines)]
 pub async fn reconcile(function: Arc<Function>, ctx: Arc<Context>) -> Result<Action, Error> {
     let Some(namespace) = function.namespace() else {
         return Err(Error::Metadata(function.name_any()));
@@ -251,16 +253,25 @@ async fn apply_objects(
     let existing = deployments
         .get_opt(&name)
         .await
-        .map_err(|source| Error::Read { what: format!("Deployment {name}"), source })?;
+        .map_err(|source| Error::Read {
+            what: format!("Deployment {name}"),
+            source,
+        })?;
     if existing.is_none() {
         // Replicas are set once, at creation, under a separate manager; the applied
         // configuration never includes them, so server-side apply neither fights the HPA nor
         // removes the field.
-        let params = PostParams { field_manager: Some(CREATE_FIELD_MANAGER.into()), ..PostParams::default() };
+        let params = PostParams {
+            field_manager: Some(CREATE_FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
         deployments
             .create(&params, &deployment)
             .await
-            .map_err(|source| Error::Apply { what: format!("create Deployment {name}"), source })?;
+            .map_err(|source| Error::Apply {
+                what: format!("create Deployment {name}"),
+                source,
+            })?;
     }
     deployment.spec.replicas = None;
     let applied = apply(&deployments, &name, &deployment).await?;

@@ -29,7 +29,10 @@ pub struct RouterService {
 
 impl Default for RouterService {
     fn default() -> Self {
-        Self { namespace: "rivulet".into(), name: "router".into() }
+        Self {
+            namespace: "rivulet".into(),
+            name: "router".into(),
+        }
     }
 }
 
@@ -43,15 +46,31 @@ pub fn build_ingress(trigger: &HTTPTrigger, router: &RouterService) -> Ingress {
     let (host, path) = if !config_host.is_empty() && !config_path.is_empty() {
         (config_host, config_path)
     } else {
-        let path = spec.effective_prefix().map(str::to_owned).or_else(|| spec.relativeurl.clone()).unwrap_or_else(|| "/".into());
+        let path = spec
+            .effective_prefix()
+            .map(str::to_owned)
+            .or_else(|| spec.relativeurl.clone())
+            .unwrap_or_else(|| "/".into());
         (spec.host.clone().unwrap_or_default(), path)
     };
     let host = (!host.is_empty() && host != "*").then_some(host);
     let labels: BTreeMap<String, String> = [
-        (TRIGGER_NAME_LABEL, trigger.metadata.name.clone().unwrap_or_default()),
-        (TRIGGER_NAMESPACE_LABEL, trigger.metadata.namespace.clone().unwrap_or_default()),
-        (FUNCTION_NAME_LABEL, spec.functionref.name.clone().unwrap_or_default()),
-        (rivulet_api::keys::rivulet::MANAGED_BY_LABEL, rivulet_api::keys::rivulet::MANAGED_BY_VALUE.to_owned()),
+        (
+            TRIGGER_NAME_LABEL,
+            trigger.metadata.name.clone().unwrap_or_default(),
+        ),
+        (
+            TRIGGER_NAMESPACE_LABEL,
+            trigger.metadata.namespace.clone().unwrap_or_default(),
+        ),
+        (
+            FUNCTION_NAME_LABEL,
+            spec.functionref.name.clone().unwrap_or_default(),
+        ),
+        (
+            rivulet_api::keys::rivulet::MANAGED_BY_LABEL,
+            rivulet_api::keys::rivulet::MANAGED_BY_VALUE.to_owned(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -74,7 +93,10 @@ pub fn build_ingress(trigger: &HTTPTrigger, router: &RouterService) -> Ingress {
                         backend: IngressBackend {
                             service: Some(IngressServiceBackend {
                                 name: router.name.clone(),
-                                port: Some(ServiceBackendPort { number: Some(80), name: None }),
+                                port: Some(ServiceBackendPort {
+                                    number: Some(80),
+                                    name: None,
+                                }),
                             }),
                             resource: None,
                         },
@@ -82,7 +104,10 @@ pub fn build_ingress(trigger: &HTTPTrigger, router: &RouterService) -> Ingress {
                 }),
             }]),
             tls: config.tls.filter(|t| !t.is_empty()).map(|secret| {
-                vec![IngressTLS { hosts: host.map(|h| vec![h]), secret_name: Some(secret) }]
+                vec![IngressTLS {
+                    hosts: host.map(|h| vec![h]),
+                    secret_name: Some(secret),
+                }]
             }),
             ..IngressSpec::default()
         }),
@@ -94,7 +119,7 @@ pub fn build_ingress(trigger: &HTTPTrigger, router: &RouterService) -> Ingress {
 mod tests {
     use super::*;
 
-    fn trigger(spec: serde_json::Value) -> HTTPTrigger {
+    fn trigger(spec: &serde_json::Value) -> HTTPTrigger {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "fission.io/v1", "kind": "HTTPTrigger",
             "metadata": {"name": "hello", "namespace": "apps"}, "spec": spec
@@ -104,24 +129,30 @@ mod tests {
 
     #[test]
     fn ingress_from_ingressconfig_with_tls() {
-        let t = trigger(serde_json::json!({
+        let t = trigger(&serde_json::json!({
             "relativeurl": "/hello", "methods": ["GET"], "functionref": {"type": "name", "name": "hello"},
             "createingress": true,
             "ingressconfig": {"host": "api.example.com", "path": "/hello(/|$)(.*)", "tls": "api-tls",
                               "annotations": {"nginx.ingress.kubernetes.io/rewrite-target": "/$2"}}
         }));
-        insta::assert_yaml_snapshot!("ingress_config_tls", build_ingress(&t, &RouterService::default()));
+        insta::assert_yaml_snapshot!(
+            "ingress_config_tls",
+            build_ingress(&t, &RouterService::default())
+        );
     }
 
     #[test]
     fn ingress_falls_back_to_trigger_path_and_any_host() {
-        let t = trigger(serde_json::json!({
+        let t = trigger(&serde_json::json!({
             "prefix": "/api", "functionref": {"type": "name", "name": "api"}, "createingress": true,
             "ingressconfig": {"host": "*", "path": ""}
         }));
         let ingress = build_ingress(&t, &RouterService::default());
         let rule = &ingress.spec.unwrap().rules.unwrap()[0];
         assert_eq!(rule.host, None);
-        assert_eq!(rule.http.as_ref().unwrap().paths[0].path.as_deref(), Some("/api"));
+        assert_eq!(
+            rule.http.as_ref().unwrap().paths[0].path.as_deref(),
+            Some("/api")
+        );
     }
 }

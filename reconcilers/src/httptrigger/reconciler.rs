@@ -57,7 +57,9 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("router", &self.router).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("router", &self.router)
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,36 +115,72 @@ impl Error {
 /// The router's view of one trigger: its problem, if any, as a `Ready` condition.
 pub fn route_condition(trigger: &HTTPTrigger, issues: &[RouteIssue]) -> Wanted<'static> {
     let key = ObjectKey {
-        namespace: trigger.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+        namespace: trigger
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
         name: trigger.metadata.name.clone().unwrap_or_default(),
     };
     match issues.iter().find(|i| *i.trigger() == key) {
-        Some(issue @ RouteIssue::Conflict(_)) => Wanted { type_: READY, status: false, reason: reasons::ROUTE_CONFLICT, message: format!("{issue}; this trigger is not routed until the conflict is resolved") },
-        Some(issue @ RouteIssue::MissingFunction { .. }) => Wanted { type_: READY, status: false, reason: reasons::FUNCTION_NOT_FOUND, message: format!("spec.functionref: {issue}") },
-        Some(issue) => Wanted { type_: READY, status: false, reason: reasons::INVALID_ROUTE, message: issue.to_string() },
+        Some(issue @ RouteIssue::Conflict(_)) => Wanted {
+            type_: READY,
+            status: false,
+            reason: reasons::ROUTE_CONFLICT,
+            message: format!("{issue}; this trigger is not routed until the conflict is resolved"),
+        },
+        Some(issue @ RouteIssue::MissingFunction { .. }) => Wanted {
+            type_: READY,
+            status: false,
+            reason: reasons::FUNCTION_NOT_FOUND,
+            message: format!("spec.functionref: {issue}"),
+        },
+        Some(issue) => Wanted {
+            type_: READY,
+            status: false,
+            reason: reasons::INVALID_ROUTE,
+            message: issue.to_string(),
+        },
         None => {
             let spec = &trigger.spec;
             let methods = spec.effective_methods();
-            let methods = if methods.is_empty() { "*".to_owned() } else { methods.join(",") };
+            let methods = if methods.is_empty() {
+                "*".to_owned()
+            } else {
+                methods.join(",")
+            };
             let path = match spec.effective_prefix() {
                 Some(prefix) => format!("{prefix}/*"),
                 None => spec.relativeurl.clone().unwrap_or_default(),
             };
             let target = match (&spec.functionref.name, &spec.functionref.functionweights) {
                 (_, Some(weights)) if spec.functionref.reference_type == "function-weights" => {
-                    weights.iter().map(|(f, w)| format!("{f}={w}%")).collect::<Vec<_>>().join(", ")
+                    weights
+                        .iter()
+                        .map(|(f, w)| format!("{f}={w}%"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
                 (Some(name), _) => name.clone(),
                 _ => String::new(),
             };
-            Wanted { type_: READY, status: true, reason: reasons::ROUTED, message: format!("[{methods}] {path} -> {target}") }
+            Wanted {
+                type_: READY,
+                status: true,
+                reason: reasons::ROUTED,
+                message: format!("[{methods}] {path} -> {target}"),
+            }
         }
     }
 }
 
 /// Reconciles one HTTPTrigger.
 pub async fn reconcile(trigger: Arc<HTTPTrigger>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let key = format!("{}/{}", trigger.namespace().unwrap_or_default(), trigger.name_any());
+    let key = format!(
+        "{}/{}",
+        trigger.namespace().unwrap_or_default(),
+        trigger.name_any()
+    );
     let has_finalizer = trigger.finalizers().iter().any(|f| f == INGRESS_FINALIZER);
     if trigger.metadata.deletion_timestamp.is_some() {
         if has_finalizer {
@@ -154,17 +192,33 @@ pub async fn reconcile(trigger: Arc<HTTPTrigger>, ctx: Arc<Context>) -> Result<A
     let errors = validate_http_trigger(&trigger);
     let wanted = if errors.is_empty() {
         let _ = ctx.triggers.wait_until_ready().await;
-        let triggers: Vec<HTTPTrigger> = ctx.triggers.state().iter().map(|t| t.as_ref().clone()).collect();
+        let triggers: Vec<HTTPTrigger> = ctx
+            .triggers
+            .state()
+            .iter()
+            .map(|t| t.as_ref().clone())
+            .collect();
         // Triggers only reach functions of their own namespace.
-        let functions = Api::<Function>::namespaced(ctx.client.clone(), &trigger.namespace().unwrap_or_default())
-            .list(&ListParams::default())
-            .await
-            .map_err(|source| Error::Functions { trigger: key.clone(), source })?
-            .items;
+        let functions = Api::<Function>::namespaced(
+            ctx.client.clone(),
+            &trigger.namespace().unwrap_or_default(),
+        )
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Functions {
+            trigger: key.clone(),
+            source,
+        })?
+        .items;
         let table = RouteTable::build(&triggers, &functions, RouteTableOptions::default());
         route_condition(&trigger, table.issues())
     } else {
-        Wanted { type_: READY, status: false, reason: REASON_INVALID_SPEC, message: errors.to_string() }
+        Wanted {
+            type_: READY,
+            status: false,
+            reason: REASON_INVALID_SPEC,
+            message: errors.to_string(),
+        }
     };
     if trigger.spec.createingress == Some(true) && errors.is_empty() {
         if !has_finalizer {
@@ -172,9 +226,16 @@ pub async fn reconcile(trigger: Arc<HTTPTrigger>, ctx: Arc<Context>) -> Result<A
         }
         let ingress = build_ingress(&trigger, &ctx.router);
         Api::<Ingress>::namespaced(ctx.client.clone(), &ctx.router.namespace)
-            .patch(&trigger.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&ingress))
+            .patch(
+                &trigger.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&ingress),
+            )
             .await
-            .map_err(|source| Error::Ingress { trigger: key.clone(), source })?;
+            .map_err(|source| Error::Ingress {
+                trigger: key.clone(),
+                source,
+            })?;
     } else if has_finalizer && trigger.spec.createingress != Some(true) {
         delete_ingress(&trigger, &ctx, &key).await?;
         set_finalizer(&trigger, &ctx, false, &key).await?;
@@ -185,44 +246,100 @@ pub async fn reconcile(trigger: Arc<HTTPTrigger>, ctx: Arc<Context>) -> Result<A
 
 async fn delete_ingress(trigger: &HTTPTrigger, ctx: &Context, key: &str) -> Result<(), Error> {
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.router.namespace);
-    match api.delete(&trigger.name_any(), &DeleteParams::default()).await {
+    match api
+        .delete(&trigger.name_any(), &DeleteParams::default())
+        .await
+    {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(source) => Err(Error::Ingress { trigger: key.to_owned(), source }),
+        Err(source) => Err(Error::Ingress {
+            trigger: key.to_owned(),
+            source,
+        }),
     }
 }
 
 /// Adds or removes our finalizer with the object's resourceVersion as a precondition, so other
 /// finalizers written meanwhile are never lost.
-async fn set_finalizer(trigger: &HTTPTrigger, ctx: &Context, present: bool, key: &str) -> Result<(), Error> {
-    let mut finalizers: Vec<String> = trigger.finalizers().iter().filter(|f| *f != INGRESS_FINALIZER).cloned().collect();
+async fn set_finalizer(
+    trigger: &HTTPTrigger,
+    ctx: &Context,
+    present: bool,
+    key: &str,
+) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = trigger
+        .finalizers()
+        .iter()
+        .filter(|f| *f != INGRESS_FINALIZER)
+        .cloned()
+        .collect();
     if present {
         finalizers.push(INGRESS_FINALIZER.to_owned());
     }
-    let api: Api<HTTPTrigger> = Api::namespaced(ctx.client.clone(), &trigger.namespace().unwrap_or_default());
+    let api: Api<HTTPTrigger> =
+        Api::namespaced(ctx.client.clone(), &trigger.namespace().unwrap_or_default());
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": trigger.resource_version()}});
-    api.patch(&trigger.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|source| Error::Finalizer { trigger: key.to_owned(), source })?;
+    api.patch(
+        &trigger.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(|source| Error::Finalizer {
+        trigger: key.to_owned(),
+        source,
+    })?;
     Ok(())
 }
 
-async fn write_status(trigger: &HTTPTrigger, ctx: &Context, wanted: Wanted<'_>) -> Result<(), Error> {
+async fn write_status(
+    trigger: &HTTPTrigger,
+    ctx: &Context,
+    wanted: Wanted<'_>,
+) -> Result<(), Error> {
     let mut status: ConditionedStatus = trigger.status.clone().unwrap_or_default();
-    let (reason, message, ok) = (wanted.reason.to_owned(), wanted.message.clone(), wanted.status);
-    set(&mut status.conditions, wanted, trigger.metadata.generation, &Time(k8s_openapi::jiff::Timestamp::now()));
+    let (reason, message, ok) = (
+        wanted.reason.to_owned(),
+        wanted.message.clone(),
+        wanted.status,
+    );
+    set(
+        &mut status.conditions,
+        wanted,
+        trigger.metadata.generation,
+        &Time(k8s_openapi::jiff::Timestamp::now()),
+    );
     status.observed_generation = trigger.metadata.generation;
     if trigger.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    let api: Api<HTTPTrigger> = Api::namespaced(ctx.client.clone(), &trigger.namespace().unwrap_or_default());
-    let patch = json!({"apiVersion": rivulet_api::API_VERSION, "kind": "HTTPTrigger", "status": status});
-    api.patch_status(&trigger.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await
-        .map_err(|source| Error::Status { trigger: trigger.name_any(), source })?;
-    let previous = trigger.status.as_ref().and_then(|s| s.condition(READY)).map(|c| c.reason.clone());
+    let api: Api<HTTPTrigger> =
+        Api::namespaced(ctx.client.clone(), &trigger.namespace().unwrap_or_default());
+    let patch =
+        json!({"apiVersion": rivulet_api::API_VERSION, "kind": "HTTPTrigger", "status": status});
+    api.patch_status(
+        &trigger.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|source| Error::Status {
+        trigger: trigger.name_any(),
+        source,
+    })?;
+    let previous = trigger
+        .status
+        .as_ref()
+        .and_then(|s| s.condition(READY))
+        .map(|c| c.reason.clone());
     if !ok && previous.as_deref() != Some(reason.as_str()) {
-        let event = Event { type_: EventType::Warning, reason, note: Some(message.chars().take(1024).collect()), action: "Reconcile".into(), secondary: None };
+        let event = Event {
+            type_: EventType::Warning,
+            reason,
+            note: Some(message.chars().take(1024).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
         if let Err(e) = ctx.recorder.publish(&event, &trigger.object_ref(&())).await {
             warn!(trigger = %trigger.name_any(), "cannot publish event: {e}");
         }
@@ -240,37 +357,74 @@ pub fn error_policy(trigger: Arc<HTTPTrigger>, error: &Error, _ctx: Arc<Context>
 
 /// The route a trigger claims, for finding triggers whose conflict state another one affects.
 fn route_of(trigger: &HTTPTrigger) -> (Option<String>, Option<String>) {
-    let path = trigger.spec.effective_prefix().map(str::to_owned).or_else(|| trigger.spec.relativeurl.clone());
+    let path = trigger
+        .spec
+        .effective_prefix()
+        .map(str::to_owned)
+        .or_else(|| trigger.spec.relativeurl.clone());
     (trigger.spec.host.clone().filter(|h| !h.is_empty()), path)
 }
 
 /// Runs the httptrigger reconciler until `shutdown` resolves.
-pub fn run(client: Client, router: RouterService, shutdown: impl Future<Output = ()> + Send + Sync + 'static) -> impl Future<Output = ()> {
-    let controller = Controller::new(Api::<HTTPTrigger>::all(client.clone()), watcher::Config::default().any_semantic());
+pub fn run(
+    client: Client,
+    router: RouterService,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> {
+    let controller = Controller::new(
+        Api::<HTTPTrigger>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    );
     let triggers = controller.store();
-    let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
-    let ctx = Arc::new(Context { client: client.clone(), triggers: triggers.clone(), router, recorder: Recorder::new(client.clone(), reporter) });
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        triggers: triggers.clone(),
+        router,
+        recorder: Recorder::new(client.clone(), reporter),
+    });
     let (by_function, by_route) = (triggers.clone(), triggers);
     controller
-        .watches(Api::<Function>::all(client.clone()), watcher::Config::default(), move |function: Function| {
-            let (ns, name) = (function.namespace().unwrap_or_default(), function.name_any());
-            by_function
-                .state()
-                .iter()
-                .filter(|t| t.namespace().unwrap_or_default() == ns)
-                .filter(|t| t.spec.functionref.name.as_deref() == Some(&name) || t.spec.functionref.functionweights.as_ref().is_some_and(|w| w.contains_key(&name)))
-                .map(|t| ObjectRef::from_obj(t.as_ref()))
-                .collect::<Vec<_>>()
-        })
-        .watches(Api::<HTTPTrigger>::all(client), watcher::Config::default(), move |changed: HTTPTrigger| {
-            let route = route_of(&changed);
-            by_route
-                .state()
-                .iter()
-                .filter(|t| route_of(t) == route && t.uid() != changed.uid())
-                .map(|t| ObjectRef::from_obj(t.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            Api::<Function>::all(client.clone()),
+            watcher::Config::default(),
+            move |function: Function| {
+                let (ns, name) = (
+                    function.namespace().unwrap_or_default(),
+                    function.name_any(),
+                );
+                by_function
+                    .state()
+                    .iter()
+                    .filter(|t| t.namespace().unwrap_or_default() == ns)
+                    .filter(|t| {
+                        t.spec.functionref.name.as_deref() == Some(&name)
+                            || t.spec
+                                .functionref
+                                .functionweights
+                                .as_ref()
+                                .is_some_and(|w| w.contains_key(&name))
+                    })
+                    .map(|t| ObjectRef::from_obj(t.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            Api::<HTTPTrigger>::all(client),
+            watcher::Config::default(),
+            move |changed: HTTPTrigger| {
+                let route = route_of(&changed);
+                by_route
+                    .state()
+                    .iter()
+                    .filter(|t| route_of(t) == route && t.uid() != changed.uid())
+                    .map(|t| ObjectRef::from_obj(t.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {

@@ -331,7 +331,7 @@ async fn delete_when_unused(ctx: &Context, ns: &str, nodes: &[Node]) -> Result<A
         .await
     {
         Ok(_) => {
-            info!(namespace = %ns, "deleted NamespaceOffloading: no Environment places pods remotely")
+            info!(namespace = %ns, "deleted NamespaceOffloading: no Environment places pods remotely");
         }
         Err(kube::Error::Api(status)) if status.code == 404 => {}
         Err(source) => {

@@ -62,19 +62,43 @@ impl Error {
 /// Reconciles one Package.
 pub async fn reconcile(package: Arc<Package>, ctx: Arc<Context>) -> Result<Action, Error> {
     let errors = validate_package(&package);
-    let status = desired_status(&package, &errors, &Time(k8s_openapi::jiff::Timestamp::now()));
+    let status = desired_status(
+        &package,
+        &errors,
+        &Time(k8s_openapi::jiff::Timestamp::now()),
+    );
     if package.status.as_ref() == Some(&status) {
         return Ok(Action::await_change());
     }
-    let api: Api<Package> = Api::namespaced(ctx.client.clone(), &package.namespace().unwrap_or_default());
+    let api: Api<Package> =
+        Api::namespaced(ctx.client.clone(), &package.namespace().unwrap_or_default());
     // No status subresource: a merge patch of `.status` on the object (nothing else is touched).
-    api.patch(&package.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status})))
-        .await
-        .map_err(|source| Error::Status { package: package.name_any(), source })?;
+    api.patch(
+        &package.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await
+    .map_err(|source| Error::Status {
+        package: package.name_any(),
+        source,
+    })?;
     let ready = status.conditions.iter().find(|c| c.type_ == READY);
-    let previous = package.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY)).map(|c| c.reason.clone());
-    if let Some(ready) = ready.filter(|r| r.status == "False" && previous.as_deref() != Some(r.reason.as_str())) {
-        let event = Event { type_: EventType::Warning, reason: ready.reason.clone(), note: Some(ready.message.chars().take(1024).collect()), action: "Reconcile".into(), secondary: None };
+    let previous = package
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == READY))
+        .map(|c| c.reason.clone());
+    if let Some(ready) =
+        ready.filter(|r| r.status == "False" && previous.as_deref() != Some(r.reason.as_str()))
+    {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: ready.reason.clone(),
+            note: Some(ready.message.chars().take(1024).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
         if let Err(e) = ctx.recorder.publish(&event, &package.object_ref(&())).await {
             warn!(package = %package.name_any(), "cannot publish event: {e}");
         }
@@ -91,16 +115,28 @@ pub fn error_policy(package: Arc<Package>, error: &Error, _ctx: Arc<Context>) ->
 }
 
 /// Runs the package reconciler until `shutdown` resolves.
-pub fn run(client: Client, shutdown: impl Future<Output = ()> + Send + Sync + 'static) -> impl Future<Output = ()> {
-    let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
-    let ctx = Arc::new(Context { client: client.clone(), recorder: Recorder::new(client.clone(), reporter) });
-    Controller::new(Api::<Package>::all(client), watcher::Config::default().any_semantic())
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| {
-            if let Err(e) = result {
-                tracing::debug!("package controller: {e}");
-            }
-            std::future::ready(())
-        })
+pub fn run(
+    client: Client,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> {
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+    });
+    Controller::new(
+        Api::<Package>::all(client),
+        watcher::Config::default().any_semantic(),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| {
+        if let Err(e) = result {
+            tracing::debug!("package controller: {e}");
+        }
+        std::future::ready(())
+    })
 }

@@ -21,6 +21,8 @@ pub mod reasons {
 
 /// The status the package should have: defaulted `buildstatus` (kept when a client wrote one)
 /// and the `Ready` condition.
+// Invalid first, then the build states: the order a reader checks them in.
+#[allow(clippy::if_not_else)]
 pub fn desired_status(package: &Package, errors: &ValidationErrors, now: &Time) -> PackageStatus {
     let mut status = package.status.clone().unwrap_or_default();
     let written = status.buildstatus.as_deref().is_some_and(|s| !s.is_empty());
@@ -34,7 +36,12 @@ pub fn desired_status(package: &Package, errors: &ValidationErrors, now: &Time) 
     }
     let (build, log) = effective_build_status(package);
     let wanted = if !errors.is_empty() {
-        Wanted { type_: READY, status: false, reason: REASON_INVALID_SPEC, message: errors.to_string() }
+        Wanted {
+            type_: READY,
+            status: false,
+            reason: REASON_INVALID_SPEC,
+            message: errors.to_string(),
+        }
     } else {
         match build {
             Some(b) if b.is_deployable() => Wanted {
@@ -95,14 +102,21 @@ mod tests {
             "status": {"buildstatus": "succeeded"}
         }));
         let status = desired_status(&p, &validate_package(&p), &now());
-        assert_eq!(status.buildstatus.as_deref(), Some("succeeded"), "clients' status is not overridden");
+        assert_eq!(
+            status.buildstatus.as_deref(),
+            Some("succeeded"),
+            "clients' status is not overridden"
+        );
         let empty = package(serde_json::json!({
             "apiVersion": "fission.io/v1", "kind": "Package", "metadata": {"name": "p", "namespace": "d"},
             "spec": {"environment": {"name": "python"}}
         }));
         let status = desired_status(&empty, &validate_package(&empty), &now());
         assert_eq!(status.buildstatus.as_deref(), Some("failed"));
-        assert_eq!(status.buildlog.as_deref(), Some("Both source and deployment are empty"));
+        assert_eq!(
+            status.buildlog.as_deref(),
+            Some("Both source and deployment are empty")
+        );
         assert_eq!(status.conditions[0].reason, reasons::BUILD_FAILED);
     }
 
@@ -114,7 +128,10 @@ mod tests {
         }));
         let status = desired_status(&p, &validate_package(&p), &now());
         assert_eq!(status.buildstatus.as_deref(), Some("pending"));
-        assert_eq!(status.conditions[0].reason, reasons::SOURCE_BUILD_UNSUPPORTED);
+        assert_eq!(
+            status.conditions[0].reason,
+            reasons::SOURCE_BUILD_UNSUPPORTED
+        );
     }
 
     #[test]
@@ -126,7 +143,11 @@ mod tests {
         let first = desired_status(&p, &validate_package(&p), &now());
         let mut again = p.clone();
         again.status = Some(first.clone());
-        let later: Time = serde_json::from_value(serde_json::json!("2026-11-23T10:00:00Z")).unwrap();
-        assert_eq!(desired_status(&again, &validate_package(&again), &later), first);
+        let later: Time =
+            serde_json::from_value(serde_json::json!("2026-11-23T10:00:00Z")).unwrap();
+        assert_eq!(
+            desired_status(&again, &validate_package(&again), &later),
+            first
+        );
     }
 }

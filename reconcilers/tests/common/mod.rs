@@ -102,4 +102,3 @@ pub fn offloading_resource() -> ApiResource {
         "NamespaceOffloading",
     ))
 }
-

@@ -294,7 +294,10 @@ mod tests {
             "Pending"
         );
         assert_eq!(
-            pod_phase(&[c(exit(1), true, true, false)], std::slice::from_ref(&waiting)),
+            pod_phase(
+                &[c(exit(1), true, true, false)],
+                std::slice::from_ref(&waiting)
+            ),
             "Failed"
         );
         assert_eq!(

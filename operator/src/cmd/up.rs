@@ -1,0 +1,184 @@
+//! `rivulet up`: local mode in one process — the embedded Kubernetes (API server, node agent
+//! running pods as local processes, scheduler, controllers, optional simulated Liqo peers) with
+//! Rivulet's CRDs installed, every reconciler, and the router.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, Client};
+use rivulet_localcluster_agent::{Agent, AgentConfig};
+use rivulet_reconcilers::all::{self, Settings};
+use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
+use rivulet_reconcilers::httptrigger::ingress::RouterService;
+use rivulet_reconcilers::offloading::OffloadingConfig;
+use rivulet_reconcilers::runtime::Metrics;
+use rivulet_reconcilers::runtime::leader;
+use rivulet_router::runtime::{Router, RouterConfig};
+use tokio::sync::{oneshot, watch};
+
+use super::common::{init_tracing, multi_thread_runtime, shutdown_signal};
+use crate::local::runtimes::{self, FETCHER_IMAGE};
+
+/// Field manager of the CRDs `rivulet up` installs.
+const FIELD_MANAGER: &str = "rivulet-up";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// State of the local cluster (objects, kubeconfig, pod directories and logs, prepared
+    /// runtimes); reused on the next start.
+    #[arg(long, env = "RIVULET_DATA_DIR", default_value = ".rivulet")]
+    pub data_dir: PathBuf,
+    /// Port of the Kubernetes API server on 127.0.0.1 (0 picks a free port).
+    #[arg(long, default_value_t = 6443)]
+    pub api_port: u16,
+    /// Port of the router on 127.0.0.1: where functions answer (0 picks a free port).
+    #[arg(long, default_value_t = 8888)]
+    pub router_port: u16,
+    /// Clusters: the local cluster's name first, then simulated Liqo peers
+    /// (for example `venice,naples,florence`).
+    #[arg(long, value_delimiter = ',', default_value = "local")]
+    pub clusters: Vec<String>,
+    /// Mark pods Running/Ready without running anything (scale tests; functions do not answer).
+    #[arg(long)]
+    pub simulate_pods: bool,
+    /// Serve Liqo's `offloading.liqo.io/v1alpha1` (Liqo ≤ 0.10) instead of `v1beta1`.
+    #[arg(long)]
+    pub liqo_v1alpha1: bool,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    init_tracing();
+    multi_thread_runtime()?.block_on(serve(args))
+}
+
+async fn serve(args: &Args) -> anyhow::Result<()> {
+    let data_dir = std::path::absolute(&args.data_dir).context("cannot resolve --data-dir")?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let mut shutdown = shutdown_signal()?;
+
+    let mut agent_config = AgentConfig::new(data_dir.join("agent"));
+    agent_config.clusters.clone_from(&args.clusters);
+    agent_config.simulate_pods = args.simulate_pods;
+    agent_config.liqo_v1alpha1 = args.liqo_v1alpha1;
+    agent_config.offloading_crd = Some(rivulet_api::crds::namespace_offloading_crd(
+        args.liqo_v1alpha1,
+    ));
+    if !args.simulate_pods {
+        let rivulet = std::env::current_exe().context("cannot locate the rivulet binary")?;
+        agent_config.image_table = runtimes::prepare(&data_dir)?.image_table(&rivulet);
+    }
+
+    let mut server = rivulet_localcluster::Config::new(data_dir.join("cluster"));
+    server.api_port = args.api_port;
+    let extensions = rivulet_localcluster_agent::server_extensions(&agent_config);
+    server.create_hooks = extensions.create_hooks;
+    server.pod_logs = Some(extensions.pod_logs);
+    let cluster = rivulet_localcluster::LocalCluster::start(server)
+        .await
+        .with_context(|| format!("cannot start the local cluster in {}", data_dir.display()))?;
+    let kubeconfig = cluster.kubeconfig_path().to_path_buf();
+    let client = rivulet_localcluster_agent::client_from_kubeconfig(&kubeconfig).await?;
+    install_crds(&client).await?;
+    let agent = Agent::start(client.clone(), agent_config.with_kubeconfig(&kubeconfig))
+        .await
+        .context("cannot start the node agent")?;
+
+    let settings = Settings {
+        pods: local_pods(),
+        router: RouterService::default(),
+        offloading: OffloadingConfig {
+            resource: rivulet_reconcilers::offloading::discover(&client).await,
+            ..OffloadingConfig::default()
+        },
+    };
+    // Always "leading": the same supervisor as `rivulet controller`, so a reconciler that cannot
+    // stop (an unsynced cache) is cancelled after the grace instead of hanging shutdown.
+    let (_leading, is_leader) = watch::channel(true);
+    let (stop_reconcilers, stopped) = oneshot::channel::<()>();
+    let metrics = Metrics::new();
+    let reconciler_client = client.clone();
+    let reconcilers = tokio::spawn(async move {
+        leader::while_leader(
+            is_leader,
+            |stop| all::start(&reconciler_client, &settings, &metrics, &stop),
+            async move {
+                let _ = stopped.await;
+            },
+            leader::DEFAULT_STOP_GRACE,
+        )
+        .await;
+    });
+
+    let router_config = RouterConfig {
+        public_addr: SocketAddr::from(([127, 0, 0, 1], args.router_port)),
+        internal_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..RouterConfig::default()
+    };
+    let router = Router::start(client, router_config)
+        .await
+        .with_context(|| format!("cannot start the router on 127.0.0.1:{}", args.router_port))?;
+
+    announce(&kubeconfig, router.public_addr, &args.clusters);
+    let _ = shutdown.wait_for(|stop| *stop).await;
+
+    eprintln!("stopping: router, reconcilers, pods, API server");
+    router.shutdown().await;
+    let _ = stop_reconcilers.send(());
+    let _ = reconcilers.await;
+    agent.shutdown().await;
+    cluster.shutdown().await;
+    Ok(())
+}
+
+/// Pool and function pods in local mode: the fetcher image maps to this binary (its command
+/// comes from the image table), and no service account is needed.
+fn local_pods() -> PoolPodConfig {
+    PoolPodConfig {
+        fetcher_image: FETCHER_IMAGE.into(),
+        fetcher_command: Vec::new(),
+        service_account: None,
+        ..PoolPodConfig::default()
+    }
+}
+
+/// Applies Rivulet's CRDs (server-side, so re-running `up` updates them) and waits until served.
+async fn install_crds(client: &Client) -> anyhow::Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in rivulet_api::crds::fission_crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("cannot install the CRD {name}"))?;
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .with_context(|| format!("the CRD {name} was not established within 30 s"))?
+        .with_context(|| format!("cannot wait for the CRD {name}"))?;
+    }
+    Ok(())
+}
+
+fn announce(kubeconfig: &Path, router: SocketAddr, clusters: &[String]) {
+    println!("export KUBECONFIG={}", kubeconfig.display());
+    println!("router: http://{router}");
+    if clusters.len() > 1 {
+        eprintln!(
+            "clusters: {} (local) + simulated Liqo peers {}",
+            clusters[0],
+            clusters[1..].join(", ")
+        );
+    }
+    eprintln!("ready: kubectl apply -f examples/hello-python/ && curl http://{router}/hello");
+}

@@ -1,0 +1,4 @@
+//! Local mode (`rivulet up`): everything on one machine.
+
+mod embedded;
+pub mod runtimes;

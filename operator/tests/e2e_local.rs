@@ -1,0 +1,383 @@
+//! End to end in local mode: `rivulet up` with the real Python and Node.js runtimes, objects
+//! applied with the real `kubectl`, requests through the router over HTTP.
+//!
+//! One `rivulet up` serves every scenario (preparing the runtimes takes a while the first time);
+//! it is stopped with SIGTERM, so its pods' processes stop with it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rivulet_testing::{eventually, http};
+
+const REQUEST_WAIT: Duration = Duration::from_secs(90);
+
+struct Up {
+    child: Child,
+    kubeconfig: PathBuf,
+    router: String,
+    dir: tempfile::TempDir,
+}
+
+impl Up {
+    fn start_with(extra: &[&str]) -> Up {
+        let dir = tempfile::Builder::new()
+            .prefix("rivulet-e2e-")
+            .tempdir()
+            .unwrap();
+        let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
+            .args(["up", "--api-port", "0", "--router-port", "0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (mut kubeconfig, mut router) = (None, None);
+        // The first start prepares the runtimes (pip, npm): allow for it.
+        let deadline = Instant::now() + Duration::from_mins(5);
+        while kubeconfig.is_none() || router.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                let log = std::fs::read_to_string(dir.path().join("up.log")).unwrap_or_default();
+                panic!("rivulet up did not become ready; its log:\n{log}")
+            });
+            if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
+                kubeconfig = Some(PathBuf::from(path));
+            } else if let Some(url) = line.strip_prefix("router: ") {
+                router = Some(url.to_owned());
+            }
+        }
+        Up {
+            child,
+            kubeconfig: kubeconfig.unwrap(),
+            router: router.unwrap(),
+            dir,
+        }
+    }
+
+    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl on PATH");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.router)
+    }
+
+    /// Waits until `method path` answers `status` with a body containing `expected`.
+    async fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        status: u16,
+        expected: &str,
+    ) -> String {
+        let url = self.url(path);
+        eventually(
+            REQUEST_WAIT,
+            &format!("{method} {path} -> {status} {expected:?}"),
+            || {
+                let url = url.clone();
+                async move {
+                    let (code, text) = http(method, &url, body).await.map_err(|e| e.to_string())?;
+                    if code == status && text.contains(expected) {
+                        Ok(text)
+                    } else {
+                        Err(format!("{code} {text:?}"))
+                    }
+                }
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_mins(1);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let log = std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default();
+        eprintln!("rivulet up did not stop within 60 s after SIGTERM; log:\n{log}");
+    }
+}
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// A Package, Function and HTTPTrigger for Python source `code` at `path`.
+fn python_function(name: &str, path: &str, code: &str, package_version: &str) -> String {
+    format!(
+        r"apiVersion: fission.io/v1
+kind: Package
+metadata: {{name: {name}-pkg, namespace: default}}
+spec:
+  environment: {{namespace: default, name: python}}
+  deployment: {{type: literal, literal: {literal}}}
+---
+apiVersion: fission.io/v1
+kind: Function
+metadata: {{name: {name}, namespace: default}}
+spec:
+  environment: {{namespace: default, name: python}}
+  package: {{packageref: {{namespace: default, name: {name}-pkg, resourceversion: '{package_version}'}}}}
+  InvokeStrategy: {{StrategyType: execution, ExecutionStrategy: {{ExecutorType: poolmgr}}}}
+---
+apiVersion: fission.io/v1
+kind: HTTPTrigger
+metadata: {{name: {name}, namespace: default}}
+spec:
+  relativeurl: {path}
+  methods: [GET]
+  functionref: {{type: name, name: {name}}}
+",
+        literal = base64(code.as_bytes())
+    )
+}
+
+/// Every scenario runs against one `rivulet up` (with simulated Liqo peers): two instances on one
+/// machine would hand out the same 127.x pod addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mode_end_to_end() {
+    let up = Up::start_with(&["--clusters", "venice,naples,florence"]);
+    multicluster_pool_is_placed_three_per_cluster_and_serves_from_each(&up).await;
+    let examples = repo().join("examples");
+
+    // The README quickstart, verbatim: kubectl apply -f examples/hello-python/ ; curl /hello.
+    up.kubectl(
+        &[
+            "apply",
+            "-f",
+            examples.join("hello-python").to_str().unwrap(),
+        ],
+        None,
+    );
+    let body = up.expect("GET", "/hello", "", 200, "Hello, World!").await;
+    assert_eq!(body, "Hello, World!\n");
+
+    // Node.js, unchanged Fission function.
+    up.kubectl(
+        &[
+            "apply",
+            "-f",
+            examples.join("hello-nodejs").to_str().unwrap(),
+        ],
+        None,
+    );
+    up.expect("GET", "/hello-js", "", 200, "hello, world!")
+        .await;
+
+    // Path parameter and request body.
+    up.kubectl(
+        &[
+            "apply",
+            "-f",
+            examples.join("greet-python").to_str().unwrap(),
+        ],
+        None,
+    );
+    up.expect("GET", "/greet/Ada", "", 200, "Hello, Ada!").await;
+    up.expect(
+        "POST",
+        "/greet/Ada",
+        "nice to meet you",
+        200,
+        "Hello, Ada! You said: nice to meet you",
+    )
+    .await;
+
+    // Unknown route and wrong method, with the router's own answers.
+    up.expect("GET", "/no-such-route", "", 404, "").await;
+    up.expect("POST", "/hello", "", 405, "").await;
+
+    // New code is served after the package changes (the Fission CLI bumps the function's
+    // packageref.resourceversion alongside, which changes the function).
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&python_function(
+            "update",
+            "/update",
+            "def main():\n    return 'v1'\n",
+            "1",
+        )),
+    );
+    up.expect("GET", "/update", "", 200, "v1").await;
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&python_function(
+            "update",
+            "/update",
+            "def main():\n    return 'v2'\n",
+            "2",
+        )),
+    );
+    up.expect("GET", "/update", "", 200, "v2").await;
+
+    // A package with a syntax error: the runtime's message reaches the client in a 5xx, the
+    // failed pod is deleted, and the next request specializes afresh (and fails the same way).
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&python_function(
+            "broken",
+            "/broken",
+            "def main(:\n    return 1\n",
+            "1",
+        )),
+    );
+    let first = up.expect("GET", "/broken", "", 502, "SyntaxError").await;
+    assert!(first.contains("SyntaxError"), "{first}");
+    let pods = up.kubectl(
+        &["get", "pods", "-l", "functionName=broken", "-o", "name"],
+        None,
+    );
+    assert!(
+        pods.trim().is_empty() || !pods.contains("Running"),
+        "failed pods are deleted: {pods}"
+    );
+    up.expect("GET", "/broken", "", 502, "SyntaxError").await;
+
+    // Deleting the function (and its trigger) makes the route disappear.
+    up.kubectl(&["delete", "httptrigger/hello", "function/hello"], None);
+    up.expect("GET", "/hello", "", 404, "").await;
+}
+
+/// The seed experiment: three clusters, namespace liqo-demo, a pool of 9 placed 3 per cluster,
+/// and requests answered by specialized pods in every cluster.
+async fn multicluster_pool_is_placed_three_per_cluster_and_serves_from_each(up: &Up) {
+    up.kubectl(
+        &[
+            "apply",
+            "-f",
+            repo().join("examples/multicluster").to_str().unwrap(),
+        ],
+        None,
+    );
+    let status = |up: &Up| {
+        up.kubectl(
+            &[
+                "get",
+                "environment",
+                "python",
+                "-n",
+                "liqo-demo",
+                "-o",
+                "jsonpath={.status.clusters}",
+            ],
+            None,
+        )
+    };
+    eventually(REQUEST_WAIT, "9 warm pods, 3 per cluster", || {
+        let clusters = status(up);
+        async move {
+            let want = r#"[{"desired":3,"name":"florence","ready":3},{"desired":3,"name":"local","ready":3},{"desired":3,"name":"naples","ready":3}]"#;
+            if clusters == want { Ok(()) } else { Err(clusters) }
+        }
+    })
+    .await;
+    up.expect("GET", "/liqo-demo/hello", "", 200, "Hello, World!")
+        .await;
+    // Concurrent bursts specialize more pods (requestsPerPod 1), claimed from every cluster.
+    let url = up.url("/liqo-demo/hello");
+    eventually(REQUEST_WAIT, "specialized pods in every cluster", || {
+        let url = url.clone();
+        async move {
+            let burst: Vec<_> = (0..9)
+                .map(|_| {
+                    let url = url.clone();
+                    tokio::spawn(async move { http("GET", &url, "").await })
+                })
+                .collect();
+            for request in burst {
+                let (code, _) = request
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                if code != 200 {
+                    return Err(format!("status {code}"));
+                }
+            }
+            let clusters = up.kubectl(
+                &[
+                    "get",
+                    "pods",
+                    "-n",
+                    "liqo-demo",
+                    "-l",
+                    "managed=false",
+                    "-o",
+                    "jsonpath={.items[*].metadata.labels.rivulet\\.dev/cluster}",
+                ],
+                None,
+            );
+            let all = ["local", "naples", "florence"]
+                .iter()
+                .all(|c| clusters.split_whitespace().any(|x| x == *c));
+            if all { Ok(()) } else { Err(clusters) }
+        }
+    })
+    .await;
+}

@@ -1,0 +1,94 @@
+//! Every reconciler, started together: `rivulet controller` runs this set while it leads,
+//! `rivulet up` runs it for the whole session. One place decides what "the operator" is.
+
+use std::future::Future;
+
+use kube::Client;
+use tokio::task::JoinSet;
+
+use crate::environment::pool_pod::PoolPodConfig;
+use crate::httptrigger::ingress::RouterService;
+use crate::offloading::OffloadingConfig;
+use crate::runtime::Metrics;
+use crate::runtime::leader::Stop;
+use crate::{environment, function, httptrigger, offloading, package};
+
+/// What the reconcilers need besides a client.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Shape of pool and function pods (fetcher image and command).
+    pub pods: PoolPodConfig,
+    /// The router Service that trigger Ingresses point at.
+    pub router: RouterService,
+    /// The served `NamespaceOffloading` API (from [`offloading::discover`]) and how offloadings
+    /// are created.
+    pub offloading: OffloadingConfig,
+}
+
+/// Starts every reconciler on its own task; the future resolves when all have stopped after
+/// `stop` fired (each finishes the reconciles in flight first). Dropping the future cancels them
+/// (they live in a `JoinSet`), which is how a supervisor bounds the grace:
+/// [`crate::runtime::leader::while_leader`].
+pub fn start(
+    client: &Client,
+    settings: &Settings,
+    metrics: &Metrics,
+    stop: &Stop,
+) -> impl Future<Output = ()> + use<> {
+    let mut set = JoinSet::new();
+    spawn_named(
+        &mut set,
+        "environment",
+        environment::reconciler::run(
+            client.clone(),
+            settings.pods.clone(),
+            settings.offloading.resource.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ),
+    );
+    spawn_named(
+        &mut set,
+        "function",
+        function::reconciler::run(
+            client.clone(),
+            settings.pods.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ),
+    );
+    spawn_named(
+        &mut set,
+        "package",
+        package::reconciler::run(client.clone(), stop.clone()),
+    );
+    spawn_named(
+        &mut set,
+        "httptrigger",
+        httptrigger::reconciler::run(client.clone(), settings.router.clone(), stop.clone()),
+    );
+    spawn_named(
+        &mut set,
+        "offloading",
+        offloading::reconciler::run(client.clone(), settings.offloading.clone(), stop.clone()),
+    );
+    async move {
+        while let Some(stopped) = set.join_next().await {
+            match stopped {
+                Ok(name) => tracing::info!("the {name} reconciler stopped"),
+                Err(e) => tracing::error!("a reconciler failed: {e}"),
+            }
+        }
+    }
+}
+
+fn spawn_named(
+    set: &mut JoinSet<&'static str>,
+    name: &'static str,
+    reconciler: impl Future<Output = ()> + Send + 'static,
+) {
+    set.spawn(async move {
+        reconciler.await;
+        name
+    });
+}

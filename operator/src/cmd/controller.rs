@@ -42,13 +42,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    super::common::init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,7 +64,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         version.minor,
         version.git_version
     );
-    let shutdown = shutdown_signal()?;
+    let shutdown = super::common::shutdown_signal()?;
     let metrics = Metrics::new();
 
     let mut pods = PoolPodConfig::default();
@@ -266,29 +260,6 @@ async fn mirror_leadership(mut is_leader: watch::Receiver<bool>, metrics: Metric
             return;
         }
     }
-}
-
-/// `true` once SIGINT or SIGTERM arrived; a second signal exits the process at once.
-fn shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        for round in 0..2 {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-            if round == 0 {
-                tracing::info!("shutting down (a second signal exits at once)");
-                let _ = tx.send(true);
-            }
-        }
-        tracing::warn!("second signal: exiting without a graceful shutdown");
-        std::process::exit(130);
-    });
-    Ok(rx)
 }
 
 fn wait(shutdown: &watch::Receiver<bool>) -> impl Future<Output = ()> + use<> {

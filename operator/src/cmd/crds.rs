@@ -14,7 +14,14 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     match &args.out_dir {
-        None => print!("{}", crds::fission_crds_yaml()?),
+        None => {
+            use std::io::Write as _;
+            // A closed pipe (`rivulet crds | head`) is the reader's choice, not an error.
+            match std::io::stdout().write_all(crds::fission_crds_yaml()?.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+        }
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             for crd in crds::fission_crds() {

@@ -17,13 +17,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let args = rivulet_fetcher::cli::Args::parse_from_args(args.args).unwrap_or_else(|e| e.exit());
     let config = args.into_config()?;
     // Logs go to stderr like any container's; RUST_LOG refines the level.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    super::common::init_tracing();
     // One sidecar per pod: a single-threaded runtime keeps each process small.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -6,7 +6,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{ConditionedStatus, FunctionReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::common::FunctionReference;
 
 /// Object types a watch trigger may watch (matched case-insensitively, as Fission does).
 pub const WATCHABLE_TYPES: [&str; 4] = ["POD", "SERVICE", "REPLICATIONCONTROLLER", "JOB"];
@@ -19,7 +21,7 @@ pub const WATCHABLE_TYPES: [&str; 4] = ["POD", "SERVICE", "REPLICATIONCONTROLLER
     version = "v1",
     kind = "KubernetesWatchTrigger",
     namespaced,
-    status = "ConditionedStatus",
+    status = "KubernetesWatchTriggerStatus",
     doc = "A Fission KubernetesWatchTrigger: watch events of pods, services, replication controllers or jobs are delivered to a function.",
     printcolumn(name = "Watched-NS", type_ = "string", json_path = ".spec.namespace"),
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
@@ -50,4 +52,76 @@ pub struct KubernetesWatchTriggerSpec {
     pub labelselector: Option<BTreeMap<String, String>>,
     /// The function that receives the events.
     pub functionref: FunctionReference,
+}
+
+/// Rivulet's additive status of a KubernetesWatchTrigger: conditions, and how far delivery got.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesWatchTriggerStatus {
+    /// `metadata.generation` of the spec that `conditions` describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Standard conditions, keyed by `type` (`Ready`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::schema::conditions")]
+    pub conditions: Vec<Condition>,
+    /// Delivery progress of the current watch (written by the delivering controller, at most
+    /// about once a second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<WatchDelivery>,
+}
+
+impl KubernetesWatchTriggerStatus {
+    /// The condition of the given type, if present.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}
+
+/// How far the events of one watch have been delivered. A restarted controller resumes after
+/// `resourceVersion` instead of delivering every existing object again.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::without_property_defaults)]
+pub struct WatchDelivery {
+    /// The watch these figures belong to, as `<namespace>/<type>[?<selector>]`. When the trigger's
+    /// namespace, type or label selector changes, a new subscription starts from the current
+    /// objects.
+    pub subscription: String,
+    /// resourceVersion of the watched collection up to which every event has been delivered or
+    /// given up on.
+    #[serde(default)]
+    pub resource_version: String,
+    /// Events delivered (the function answered 2xx or 3xx).
+    #[serde(default)]
+    pub delivered: i64,
+    /// Events given up on (retries exhausted on transport errors, 5xx, 408 or 429; or another 4xx answer); each one is also an Event.
+    #[serde(default)]
+    pub failed: i64,
+    /// The last event handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<DeliveredEvent>,
+}
+
+/// One watch event and what became of it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::without_property_defaults)]
+pub struct DeliveredEvent {
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Name of the object the event is about.
+    pub name: String,
+    /// resourceVersion of the object in the event.
+    #[serde(default)]
+    pub resource_version: String,
+    /// When delivery finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+    /// `Delivered` or `Failed`.
+    pub outcome: String,
+    /// The function's HTTP status, or why delivery failed.
+    #[serde(default)]
+    pub message: String,
 }

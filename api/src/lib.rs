@@ -40,13 +40,16 @@ pub use function::{
     PackageRef,
 };
 pub use httptrigger::{HTTPTrigger, HTTPTriggerSpec, IngressConfig};
-pub use kubewatcher::{KubernetesWatchTrigger, KubernetesWatchTriggerSpec};
+pub use kubewatcher::{
+    DeliveredEvent, KubernetesWatchTrigger, KubernetesWatchTriggerSpec,
+    KubernetesWatchTriggerStatus, WatchDelivery,
+};
 pub use mqtrigger::{MessageQueueTrigger, MessageQueueTriggerSpec};
 pub use object::{FissionObject, ObjectError};
 pub use package::{
     Archive, ArchiveType, BuildStatus, Checksum, Package, PackageSpec, PackageStatus,
 };
-pub use timetrigger::{TimeTrigger, TimeTriggerSpec};
+pub use timetrigger::{TimeTrigger, TimeTriggerSpec, TimeTriggerStatus};
 
 /// The API group of every Fission kind.
 pub const GROUP: &str = "fission.io";

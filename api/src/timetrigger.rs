@@ -4,7 +4,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{ConditionedStatus, FunctionReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::common::FunctionReference;
 
 /// Desired state of a TimeTrigger: a cron schedule and the function it invokes.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -13,7 +15,7 @@ use crate::common::{ConditionedStatus, FunctionReference};
     version = "v1",
     kind = "TimeTrigger",
     namespaced,
-    status = "ConditionedStatus",
+    status = "TimeTriggerStatus",
     doc = "A Fission TimeTrigger: invokes a function on a cron schedule (5 or 6 fields, or descriptors such as @every 1m).",
     printcolumn(name = "Cron", type_ = "string", json_path = ".spec.cron"),
     printcolumn(
@@ -21,6 +23,7 @@ use crate::common::{ConditionedStatus, FunctionReference};
         type_ = "string",
         json_path = ".spec.functionref.name"
     ),
+    printcolumn(name = "Last-Fire", type_ = "date", json_path = ".status.lastFireTime"),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -46,4 +49,40 @@ pub struct TimeTriggerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "/"))]
     pub subpath: Option<String>,
+}
+
+/// Rivulet's additive status of a TimeTrigger: conditions and the schedule's progress.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::without_property_defaults)]
+pub struct TimeTriggerStatus {
+    /// `metadata.generation` of the spec that `conditions` describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Standard conditions, keyed by `type` (`Ready`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::schema::conditions")]
+    pub conditions: Vec<Condition>,
+    /// When the trigger last fired (scheduled time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fire_time: Option<Time>,
+    /// When it fires next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_fire_time: Option<Time>,
+    /// Invocations the function answered with 2xx or 3xx.
+    #[serde(default)]
+    pub delivered: i64,
+    /// Invocations given up on (retries exhausted on transport errors, 5xx, 408 or 429; or another 4xx answer); each one is also an Event.
+    #[serde(default)]
+    pub failed: i64,
+    /// The function's HTTP status of the last invocation, or why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_result: Option<String>,
+}
+
+impl TimeTriggerStatus {
+    /// The condition of the given type, if present.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
 }

@@ -6,12 +6,13 @@ use std::future::Future;
 use kube::Client;
 use tokio::task::JoinSet;
 
+use crate::delivery::DeliveryConfig;
 use crate::environment::pool_pod::PoolPodConfig;
 use crate::httptrigger::ingress::RouterService;
 use crate::offloading::OffloadingConfig;
 use crate::runtime::Metrics;
 use crate::runtime::leader::Stop;
-use crate::{environment, function, httptrigger, offloading, package};
+use crate::{environment, function, httptrigger, kubewatcher, offloading, package, timetrigger};
 
 /// What the reconcilers need besides a client.
 #[derive(Clone, Debug)]
@@ -23,7 +24,15 @@ pub struct Settings {
     /// The served `NamespaceOffloading` API (from [`offloading::discover`]) and how offloadings
     /// are created.
     pub offloading: OffloadingConfig,
+    /// Base URL of the router's internal listener, where triggers call functions
+    /// (`/fission-function/...`); default `http://127.0.0.1:8889`.
+    pub router_url: String,
+    /// How trigger deliveries are retried.
+    pub delivery: DeliveryConfig,
 }
+
+/// The router internal listener's URL when the router runs next to the controller.
+pub const DEFAULT_ROUTER_URL: &str = "http://127.0.0.1:8889";
 
 /// Starts every reconciler on its own task; the future resolves when all have stopped after
 /// `stop` fired (each finishes the reconciles in flight first). Dropping the future cancels them
@@ -71,6 +80,26 @@ pub fn start(
         &mut set,
         "offloading",
         offloading::reconciler::run(client.clone(), settings.offloading.clone(), stop.clone()),
+    );
+    spawn_named(
+        &mut set,
+        "kubewatcher",
+        kubewatcher::run(
+            client.clone(),
+            &settings.router_url,
+            settings.delivery.clone(),
+            stop.clone(),
+        ),
+    );
+    spawn_named(
+        &mut set,
+        "timetrigger",
+        timetrigger::run(
+            client.clone(),
+            &settings.router_url,
+            settings.delivery.clone(),
+            stop.clone(),
+        ),
     );
     async move {
         while let Some(stopped) = set.join_next().await {

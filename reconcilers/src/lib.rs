@@ -8,12 +8,17 @@
 
 pub mod all;
 pub mod conditions;
+pub mod delivery;
 pub mod environment;
 pub mod function;
 pub mod hash;
 pub mod httptrigger;
+pub mod kubewatcher;
 pub mod merge;
 pub mod offloading;
 pub mod package;
 pub mod placement;
 pub mod runtime;
+pub mod timetrigger;
+pub mod trigger_status;
+pub mod trigger_tasks;

@@ -13,6 +13,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use rivulet_localcluster_agent::{Agent, AgentConfig};
 use rivulet_reconcilers::all::{self, Settings};
+use rivulet_reconcilers::delivery::DeliveryConfig;
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
 use rivulet_reconcilers::offloading::OffloadingConfig;
@@ -89,6 +90,17 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         .await
         .context("cannot start the node agent")?;
 
+    // The router starts first: the triggers' reconcilers call functions through its internal
+    // listener, whose port is picked at start.
+    let router_config = RouterConfig {
+        public_addr: SocketAddr::from(([127, 0, 0, 1], args.router_port)),
+        internal_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..RouterConfig::default()
+    };
+    let router = Router::start(client.clone(), router_config)
+        .await
+        .with_context(|| format!("cannot start the router on 127.0.0.1:{}", args.router_port))?;
+
     let settings = Settings {
         pods: local_pods(),
         router: RouterService::default(),
@@ -96,6 +108,8 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
             resource: rivulet_reconcilers::offloading::discover(&client).await,
             ..OffloadingConfig::default()
         },
+        router_url: format!("http://{}", router.internal_addr),
+        delivery: DeliveryConfig::default(),
     };
     // Always "leading": the same supervisor as `rivulet controller`, so a reconciler that cannot
     // stop (an unsynced cache) is cancelled after the grace instead of hanging shutdown.
@@ -115,22 +129,13 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         .await;
     });
 
-    let router_config = RouterConfig {
-        public_addr: SocketAddr::from(([127, 0, 0, 1], args.router_port)),
-        internal_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..RouterConfig::default()
-    };
-    let router = Router::start(client, router_config)
-        .await
-        .with_context(|| format!("cannot start the router on 127.0.0.1:{}", args.router_port))?;
-
     announce(&kubeconfig, router.public_addr, &args.clusters);
     let _ = shutdown.wait_for(|stop| *stop).await;
 
-    eprintln!("stopping: router, reconcilers, pods, API server");
-    router.shutdown().await;
+    eprintln!("stopping: reconcilers and triggers, router, pods, API server");
     let _ = stop_reconcilers.send(());
     let _ = reconcilers.await;
+    router.shutdown().await;
     agent.shutdown().await;
     cluster.shutdown().await;
     Ok(())

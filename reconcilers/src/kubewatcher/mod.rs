@@ -1,0 +1,54 @@
+//! The kubewatcher: delivers watch events of pods, services, replication controllers and jobs
+//! to functions, one ordered watch per KubernetesWatchTrigger.
+//!
+//! Unlike Fission's, it honours `spec.labelselector`, follows trigger updates without a restart,
+//! retries 5xx answers as well as transport errors, and resumes after a controller restart from
+//! the checkpoint kept in `status.delivery` instead of re-delivering every existing object.
+
+pub mod subscription;
+pub mod watch;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use kube::{Api, Client};
+use rivulet_api::KubernetesWatchTrigger;
+
+use crate::delivery::DeliveryConfig;
+use crate::trigger_tasks::{TriggerContext, supervise};
+
+/// Reasons of the `Ready` condition and of Events.
+pub mod reasons {
+    /// The watch is established and events are being delivered.
+    pub const WATCHING: &str = "Watching";
+    /// The watch cannot be established (retried with back-off).
+    pub const WATCH_FAILED: &str = "WatchFailed";
+    /// `spec.functionref.type` is not `name`.
+    pub const UNSUPPORTED_FUNCTION_REFERENCE: &str = "UnsupportedFunctionReference";
+    /// An event could not be delivered (Event only).
+    pub const DELIVERY_FAILED: &str = "DeliveryFailed";
+    /// The API server's event history no longer reached the checkpoint (Event only).
+    pub const WATCH_HISTORY_EXPIRED: &str = "WatchHistoryExpired";
+}
+
+/// Runs the kubewatcher until `shutdown` resolves; deliveries go to the router's internal
+/// listener at `router_url`.
+pub fn run(
+    client: Client,
+    router_url: &str,
+    delivery: DeliveryConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let context = Arc::new(TriggerContext::new(
+        client.clone(),
+        router_url,
+        delivery,
+        watch::FIELD_MANAGER,
+    ));
+    supervise(
+        Api::<KubernetesWatchTrigger>::all(client),
+        |trigger: &KubernetesWatchTrigger| serde_json::to_string(&trigger.spec).unwrap_or_default(),
+        move |trigger, stop| watch::run(context.clone(), trigger, stop),
+        shutdown,
+    )
+}

@@ -1,0 +1,52 @@
+//! The timer: calls a function on each TimeTrigger's cron schedule, through the router's
+//! internal listener, as Fission's timer does (method `spec.method`, default POST; path
+//! `/fission-function/[<ns>/]<fn>` + `spec.subpath`; empty body; `X-Fission-Timer-Name`).
+//!
+//! Fires missed while no controller ran (or while this one was suspended) are skipped, never
+//! replayed in a burst: after a restart the next fire is the first scheduled time after now.
+
+pub mod schedule;
+pub mod timer;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use kube::{Api, Client};
+use rivulet_api::TimeTrigger;
+
+use crate::delivery::DeliveryConfig;
+use crate::trigger_tasks::{TriggerContext, supervise};
+
+/// Reasons of the `Ready` condition and of Events.
+pub mod reasons {
+    /// The trigger is scheduled.
+    pub const SCHEDULED: &str = "Scheduled";
+    /// The schedule has no fire time within five years (for example February 30th).
+    pub const NEVER_FIRES: &str = "NeverFires";
+    /// `spec.functionref.type` is not `name`.
+    pub const UNSUPPORTED_FUNCTION_REFERENCE: &str = "UnsupportedFunctionReference";
+    /// An invocation failed (Event only).
+    pub const INVOCATION_FAILED: &str = "InvocationFailed";
+}
+
+/// Runs the timer until `shutdown` resolves; invocations go to the router's internal listener
+/// at `router_url`.
+pub fn run(
+    client: Client,
+    router_url: &str,
+    delivery: DeliveryConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let context = Arc::new(TriggerContext::new(
+        client.clone(),
+        router_url,
+        delivery,
+        timer::FIELD_MANAGER,
+    ));
+    supervise(
+        Api::<TimeTrigger>::all(client),
+        |trigger: &TimeTrigger| serde_json::to_string(&trigger.spec).unwrap_or_default(),
+        move |trigger, stop| timer::run(context.clone(), trigger, stop),
+        shutdown,
+    )
+}

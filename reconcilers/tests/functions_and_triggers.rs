@@ -18,66 +18,14 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client};
 use rivulet_api::{Function, HTTPTrigger, Package};
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
 use rivulet_testing::{TestCluster, eventually};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-
-async fn create<K>(client: &Client, namespace: &str, object: Value) -> K
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(object).unwrap(),
-    )
-    .await
-    .unwrap()
-}
-
-/// Waits until the object's `Ready` condition has `reason`, and returns its message.
-async fn ready_reason<K>(client: &Client, namespace: &str, name: &str, reason: &str) -> String
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    eventually(WAIT, &format!("{name} Ready reason {reason}"), || {
-        let api = api.clone();
-        async move {
-            let object =
-                serde_json::to_value(api.get(name).await.map_err(|e| e.to_string())?).unwrap();
-            let ready = object["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["type"] == "Ready")
-                .cloned();
-            match ready {
-                Some(c) if c["reason"] == reason => {
-                    Ok(c["message"].as_str().unwrap_or_default().to_owned())
-                }
-                other => Err(format!("{other:?}")),
-            }
-        }
-    })
-    .await
-}
 
 fn env_json(name: &str, poolsize: i32) -> Value {
     json!({"apiVersion": "fission.io/v1", "kind": "Environment", "metadata": {"name": name},

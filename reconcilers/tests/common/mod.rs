@@ -9,7 +9,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{ApiResource, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use rivulet_testing::eventually;
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub mod recorder;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -101,4 +104,56 @@ pub fn offloading_resource() -> ApiResource {
         "v1beta1",
         "NamespaceOffloading",
     ))
+}
+
+/// Creates a namespaced object from JSON.
+pub async fn create<K>(client: &Client, namespace: &str, object: Value) -> K
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(object).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Waits until the object's `Ready` condition has `reason`, and returns its message.
+pub async fn ready_reason<K>(client: &Client, namespace: &str, name: &str, reason: &str) -> String
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    eventually(WAIT, &format!("{name} Ready reason {reason}"), || {
+        let api = api.clone();
+        async move {
+            let object =
+                serde_json::to_value(api.get(name).await.map_err(|e| e.to_string())?).unwrap();
+            let ready = object["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Ready")
+                .cloned();
+            match ready {
+                Some(c) if c["reason"] == reason => {
+                    Ok(c["message"].as_str().unwrap_or_default().to_owned())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await
 }

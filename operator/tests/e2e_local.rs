@@ -303,6 +303,129 @@ async fn local_mode_end_to_end() {
     // Deleting the function (and its trigger) makes the route disappear.
     up.kubectl(&["delete", "httptrigger/hello", "function/hello"], None);
     up.expect("GET", "/hello", "", 404, "").await;
+
+    triggers_call_a_real_function(&up).await;
+}
+
+/// A Python function that records every call it receives and lists them on GET; one pod
+/// (`concurrency: 1`, room for many requests), so the record is complete.
+const RECORDER: &str = r#"import json
+from flask import request
+
+calls = []
+
+def main():
+    if request.method == 'GET':
+        return json.dumps(calls)
+    body = request.get_json(silent=True) or {}
+    calls.append({
+        'event': request.headers.get('X-Kubernetes-Event-Type'),
+        'kind': request.headers.get('X-Kubernetes-Object-Type'),
+        'timer': request.headers.get('X-Fission-Timer-Name'),
+        'name': body.get('metadata', {}).get('name'),
+    })
+    return 'recorded'
+"#;
+
+/// A KubernetesWatchTrigger and a TimeTrigger calling a real function through the router's
+/// internal listener: the function sees Fission's headers and the object, only for objects
+/// matching the label selector, and the timer's calls.
+async fn triggers_call_a_real_function(up: &Up) {
+    let manifests = format!(
+        r"apiVersion: v1
+kind: Namespace
+metadata: {{name: watched}}
+---
+apiVersion: fission.io/v1
+kind: Package
+metadata: {{name: recorder-pkg, namespace: default}}
+spec:
+  environment: {{namespace: default, name: python}}
+  deployment: {{type: literal, literal: {literal}}}
+---
+apiVersion: fission.io/v1
+kind: Function
+metadata: {{name: recorder, namespace: default}}
+spec:
+  environment: {{namespace: default, name: python}}
+  package: {{packageref: {{namespace: default, name: recorder-pkg}}}}
+  requestsPerPod: 100
+  concurrency: 1
+  InvokeStrategy: {{StrategyType: execution, ExecutionStrategy: {{ExecutorType: poolmgr}}}}
+---
+apiVersion: fission.io/v1
+kind: HTTPTrigger
+metadata: {{name: recorder, namespace: default}}
+spec:
+  relativeurl: /recorded
+  methods: [GET]
+  functionref: {{type: name, name: recorder}}
+---
+apiVersion: fission.io/v1
+kind: KubernetesWatchTrigger
+metadata: {{name: services, namespace: default}}
+spec:
+  namespace: watched
+  type: service
+  labelselector: {{app: web}}
+  functionref: {{type: name, name: recorder}}
+---
+apiVersion: fission.io/v1
+kind: TimeTrigger
+metadata: {{name: tick, namespace: default}}
+spec:
+  cron: '@every 1s'
+  functionref: {{type: name, name: recorder}}
+",
+        literal = base64(RECORDER.as_bytes())
+    );
+    up.kubectl(&["apply", "-f", "-"], Some(&manifests));
+    let service = |name: &str, app: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: watched, labels: {{app: {app}}}}}\nspec:\n  ports: [{{port: 80}}]\n"
+        )
+    };
+    up.kubectl(&["apply", "-f", "-"], Some(&service("web", "web")));
+    up.kubectl(&["apply", "-f", "-"], Some(&service("db", "db")));
+    let url = up.url("/recorded");
+    let calls: Vec<serde_json::Value> = eventually(
+        REQUEST_WAIT,
+        "the watch event of service web and two timer calls",
+        || {
+            let url = url.clone();
+            async move {
+                let (code, text) = http("GET", &url, "").await.map_err(|e| e.to_string())?;
+                let calls: Vec<serde_json::Value> =
+                    serde_json::from_str(&text).map_err(|e| format!("{code} {text:?}: {e}"))?;
+                let web = calls.iter().any(|c| c["name"] == "web");
+                let ticks = calls.iter().filter(|c| c["timer"] == "tick").count();
+                if web && ticks >= 2 {
+                    Ok(calls)
+                } else {
+                    Err(text)
+                }
+            }
+        },
+    )
+    .await;
+    let web = calls.iter().find(|c| c["name"] == "web").unwrap();
+    assert_eq!(web["event"], "ADDED");
+    assert_eq!(web["kind"], "Service");
+    assert!(
+        calls.iter().all(|c| c["name"] != "db"),
+        "the label selector keeps db out: {calls:?}"
+    );
+    let status = up.kubectl(
+        &[
+            "get",
+            "kuberneteswatchtrigger/services",
+            "-o",
+            "jsonpath={.status.conditions[0].reason} {.status.delivery.lastEvent.outcome}",
+        ],
+        None,
+    );
+    assert_eq!(status.trim(), "Watching Delivered");
+    up.kubectl(&["delete", "timetrigger/tick"], None);
 }
 
 /// The seed experiment: three clusters, namespace liqo-demo, a pool of 9 placed 3 per cluster,

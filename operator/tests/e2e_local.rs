@@ -309,7 +309,7 @@ async fn local_mode_end_to_end() {
 
 /// A Python function that records every call it receives and lists them on GET; one pod
 /// (`concurrency: 1`, room for many requests), so the record is complete.
-const RECORDER: &str = r#"import json
+const RECORDER: &str = r"import json
 from flask import request
 
 calls = []
@@ -325,7 +325,7 @@ def main():
         'name': body.get('metadata', {}).get('name'),
     })
     return 'recorded'
-"#;
+";
 
 /// A KubernetesWatchTrigger and a TimeTrigger calling a real function through the router's
 /// internal listener: the function sees Fission's headers and the object, only for objects

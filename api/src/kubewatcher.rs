@@ -6,9 +6,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::common::FunctionReference;
+use crate::common::{ConditionedStatus, FunctionReference};
 
 /// Object types a watch trigger may watch (matched case-insensitively, as Fission does).
 pub const WATCHABLE_TYPES: [&str; 4] = ["POD", "SERVICE", "REPLICATIONCONTROLLER", "JOB"];
@@ -58,24 +58,13 @@ pub struct KubernetesWatchTriggerSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KubernetesWatchTriggerStatus {
-    /// `metadata.generation` of the spec that `conditions` describe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Standard conditions, keyed by `type` (`Ready`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "crate::schema::conditions")]
-    pub conditions: Vec<Condition>,
+    /// `observedGeneration` and the conditions (`Ready`).
+    #[serde(flatten)]
+    pub conditioned: ConditionedStatus,
     /// Delivery progress of the current watch (written by the delivering controller, at most
     /// about once a second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<WatchDelivery>,
-}
-
-impl KubernetesWatchTriggerStatus {
-    /// The condition of the given type, if present.
-    pub fn condition(&self, type_: &str) -> Option<&Condition> {
-        self.conditions.iter().find(|c| c.type_ == type_)
-    }
 }
 
 /// How far the events of one watch have been delivered. A restarted controller resumes after

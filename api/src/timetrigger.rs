@@ -4,9 +4,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::common::FunctionReference;
+use crate::common::{ConditionedStatus, FunctionReference};
 
 /// Desired state of a TimeTrigger: a cron schedule and the function it invokes.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -56,13 +56,9 @@ pub struct TimeTriggerSpec {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = crate::schema::without_property_defaults)]
 pub struct TimeTriggerStatus {
-    /// `metadata.generation` of the spec that `conditions` describe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Standard conditions, keyed by `type` (`Ready`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "crate::schema::conditions")]
-    pub conditions: Vec<Condition>,
+    /// `observedGeneration` and the conditions (`Ready`).
+    #[serde(flatten)]
+    pub conditioned: ConditionedStatus,
     /// When the trigger last fired (scheduled time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fire_time: Option<Time>,
@@ -78,11 +74,4 @@ pub struct TimeTriggerStatus {
     /// The function's HTTP status of the last invocation, or why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_result: Option<String>,
-}
-
-impl TimeTriggerStatus {
-    /// The condition of the given type, if present.
-    pub fn condition(&self, type_: &str) -> Option<&Condition> {
-        self.conditions.iter().find(|c| c.type_ == type_)
-    }
 }

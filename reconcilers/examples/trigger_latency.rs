@@ -116,7 +116,7 @@ async fn main() {
         pods.create(&PostParams::default(), &pod).await.unwrap();
     }
     let created_in = started.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_mins(2);
     loop {
         let delivered = recorder.on("/fission-function/fn").len();
         if delivered >= n || Instant::now() > deadline {

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -89,6 +90,50 @@ impl Running {
             handle.abort();
         }
     }
+}
+
+/// Runs `task(context, object, stop)` for every trigger of kind `K`, with one shared
+/// [`TriggerContext`] (Events reported as `controller`, calls sent to the router's internal
+/// listener at `router_url`); a change of an object's `spec` restarts its task.
+pub fn run_triggers<K, Task, Fut>(
+    client: Client,
+    router_url: &str,
+    delivery: DeliveryConfig,
+    controller: &str,
+    task: Task,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Serialize
+        + Send
+        + Sync
+        + 'static,
+    Task: Fn(Arc<TriggerContext>, Arc<K>, StopSignal) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let context = Arc::new(TriggerContext::new(
+        client.clone(),
+        router_url,
+        delivery,
+        controller,
+    ));
+    supervise(
+        Api::<K>::all(client),
+        spec_key::<K>,
+        move |object, stop| task(context.clone(), object, stop),
+        shutdown,
+    )
+}
+
+/// The serialized `spec` of an object: what a trigger's task is started from.
+fn spec_key<K: Serialize>(object: &K) -> String {
+    serde_json::to_value(object)
+        .map(|value| value["spec"].to_string())
+        .unwrap_or_default()
 }
 
 /// Runs `start(object, stop)` for every object of `api`, keyed by uid, until `shutdown`

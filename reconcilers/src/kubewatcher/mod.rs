@@ -9,13 +9,12 @@ pub mod subscription;
 pub mod watch;
 
 use std::future::Future;
-use std::sync::Arc;
 
-use kube::{Api, Client};
+use kube::Client;
 use rivulet_api::KubernetesWatchTrigger;
 
 use crate::delivery::DeliveryConfig;
-use crate::trigger_tasks::{TriggerContext, supervise};
+use crate::trigger_tasks::run_triggers;
 
 /// Reasons of the `Ready` condition and of Events.
 pub mod reasons {
@@ -39,16 +38,12 @@ pub fn run(
     delivery: DeliveryConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let context = Arc::new(TriggerContext::new(
-        client.clone(),
+    run_triggers::<KubernetesWatchTrigger, _, _>(
+        client,
         router_url,
         delivery,
         watch::FIELD_MANAGER,
-    ));
-    supervise(
-        Api::<KubernetesWatchTrigger>::all(client),
-        |trigger: &KubernetesWatchTrigger| serde_json::to_string(&trigger.spec).unwrap_or_default(),
-        move |trigger, stop| watch::run(context.clone(), trigger, stop),
+        watch::run,
         shutdown,
     )
 }

@@ -55,7 +55,7 @@ pub async fn run(
     let conditions = trigger
         .status
         .as_ref()
-        .map(|s| s.conditions.clone())
+        .map(|s| s.conditioned.conditions.clone())
         .unwrap_or_default();
     let mut status = StatusWriter::new(
         shared.client.clone(),

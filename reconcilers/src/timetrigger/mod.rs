@@ -9,13 +9,12 @@ pub mod schedule;
 pub mod timer;
 
 use std::future::Future;
-use std::sync::Arc;
 
-use kube::{Api, Client};
+use kube::Client;
 use rivulet_api::TimeTrigger;
 
 use crate::delivery::DeliveryConfig;
-use crate::trigger_tasks::{TriggerContext, supervise};
+use crate::trigger_tasks::run_triggers;
 
 /// Reasons of the `Ready` condition and of Events.
 pub mod reasons {
@@ -37,16 +36,12 @@ pub fn run(
     delivery: DeliveryConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let context = Arc::new(TriggerContext::new(
-        client.clone(),
+    run_triggers::<TimeTrigger, _, _>(
+        client,
         router_url,
         delivery,
         timer::FIELD_MANAGER,
-    ));
-    supervise(
-        Api::<TimeTrigger>::all(client),
-        |trigger: &TimeTrigger| serde_json::to_string(&trigger.spec).unwrap_or_default(),
-        move |trigger, stop| timer::run(context.clone(), trigger, stop),
+        timer::run,
         shutdown,
     )
 }

@@ -106,7 +106,7 @@ pub async fn run(shared: Arc<TriggerContext>, trigger: Arc<TimeTrigger>, mut sto
         shared.recorder.clone(),
         FIELD_MANAGER,
         trigger.as_ref(),
-        previous.conditions.clone(),
+        previous.conditioned.conditions.clone(),
     );
     let (call, schedule) = match plan(&trigger) {
         Ok(plan) => plan,

@@ -32,6 +32,8 @@ use kube::api::{PostParams, WatchEvent, WatchParams};
 use kube::{Api, ResourceExt};
 use rivulet_api::KubernetesWatchTrigger;
 use rivulet_reconcilers::delivery::DeliveryConfig;
+use rivulet_reconcilers::runtime::Metrics;
+use rivulet_reconcilers::trigger_tasks::TriggerCalls;
 use rivulet_testing::TestCluster;
 use serde_json::json;
 
@@ -65,10 +67,14 @@ async fn main() {
     common::add_namespace(&client, "bench").await;
     let recorder = Recorder::start().await;
     let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let calls = TriggerCalls {
+        router_url: recorder.url(),
+        delivery: DeliveryConfig::default(),
+        metrics: Metrics::new(),
+    };
     tokio::spawn(rivulet_reconcilers::kubewatcher::run(
         client.clone(),
-        &recorder.url(),
-        DeliveryConfig::default(),
+        &calls,
         async move {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|s| *s).await;

@@ -12,6 +12,7 @@ use crate::httptrigger::ingress::RouterService;
 use crate::offloading::OffloadingConfig;
 use crate::runtime::Metrics;
 use crate::runtime::leader::Stop;
+use crate::trigger_tasks::TriggerCalls;
 use crate::{environment, function, httptrigger, kubewatcher, offloading, package, timetrigger};
 
 /// What the reconcilers need besides a client.
@@ -81,25 +82,20 @@ pub fn start(
         "offloading",
         offloading::reconciler::run(client.clone(), settings.offloading.clone(), stop.clone()),
     );
+    let calls = TriggerCalls {
+        router_url: settings.router_url.clone(),
+        delivery: settings.delivery.clone(),
+        metrics: metrics.clone(),
+    };
     spawn_named(
         &mut set,
         "kubewatcher",
-        kubewatcher::run(
-            client.clone(),
-            &settings.router_url,
-            settings.delivery.clone(),
-            stop.clone(),
-        ),
+        kubewatcher::run(client.clone(), &calls, stop.clone()),
     );
     spawn_named(
         &mut set,
         "timetrigger",
-        timetrigger::run(
-            client.clone(),
-            &settings.router_url,
-            settings.delivery.clone(),
-            stop.clone(),
-        ),
+        timetrigger::run(client.clone(), &calls, stop.clone()),
     );
     async move {
         while let Some(stopped) = set.join_next().await {

@@ -84,6 +84,15 @@ impl Outcome {
         matches!(self, Self::Delivered { .. })
     }
 
+    /// Stable label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Delivered { .. } => "delivered",
+            Self::Rejected { .. } => "rejected",
+            Self::Exhausted { .. } => "exhausted",
+        }
+    }
+
     /// One line for status fields and Events.
     pub fn message(&self) -> String {
         match self {

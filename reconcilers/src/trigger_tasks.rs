@@ -21,7 +21,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::delivery::{Deliverer, DeliveryConfig};
+use crate::delivery::{Deliverer, DeliveryConfig, Invocation, Outcome};
+use crate::runtime::Metrics;
 
 /// What every task of one trigger kind shares.
 #[derive(Clone)]
@@ -32,16 +33,20 @@ pub struct TriggerContext {
     pub deliverer: Deliverer,
     /// Event recorder (reporting as the kind's field manager).
     pub recorder: Recorder,
+    /// Where deliveries are counted.
+    pub metrics: Metrics,
+    /// Metrics label of the trigger kind (`kubewatcher`, `timer`).
+    pub trigger: &'static str,
 }
 
 impl TriggerContext {
-    /// A context whose Events report as `controller` and whose calls go to the router's
-    /// internal listener at `router_url`.
+    /// A context whose Events report as `controller`, whose calls go to `calls.router_url`
+    /// and are counted under `trigger`.
     pub fn new(
         client: Client,
-        router_url: &str,
-        delivery: DeliveryConfig,
+        calls: &TriggerCalls,
         controller: &str,
+        trigger: &'static str,
     ) -> Self {
         let reporter = Reporter {
             controller: controller.into(),
@@ -49,9 +54,20 @@ impl TriggerContext {
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
-            deliverer: Deliverer::new(router_url, delivery),
+            deliverer: Deliverer::new(&calls.router_url, calls.delivery.clone()),
+            metrics: calls.metrics.clone(),
+            trigger,
             client,
         }
+    }
+
+    /// Delivers one call and counts its outcome.
+    pub async fn deliver(&self, call: &Invocation) -> Outcome {
+        let started = std::time::Instant::now();
+        let outcome = self.deliverer.deliver(call).await;
+        self.metrics
+            .record_delivery(self.trigger, outcome.metric_label(), started.elapsed());
+        outcome
     }
 }
 
@@ -92,14 +108,24 @@ impl Running {
     }
 }
 
+/// How triggers call functions: where, with which retries, counted where.
+#[derive(Clone, Debug)]
+pub struct TriggerCalls {
+    /// Base URL of the router's internal listener.
+    pub router_url: String,
+    /// Retries.
+    pub delivery: DeliveryConfig,
+    /// Where deliveries are counted.
+    pub metrics: Metrics,
+}
+
 /// Runs `task(context, object, stop)` for every trigger of kind `K`, with one shared
-/// [`TriggerContext`] (Events reported as `controller`, calls sent to the router's internal
-/// listener at `router_url`); a change of an object's `spec` restarts its task.
+/// [`TriggerContext`] (Events reported as `controller`, deliveries counted as `trigger`); a
+/// change of an object's `spec` restarts its task.
 pub fn run_triggers<K, Task, Fut>(
     client: Client,
-    router_url: &str,
-    delivery: DeliveryConfig,
-    controller: &str,
+    calls: &TriggerCalls,
+    (controller, trigger): (&str, &'static str),
     task: Task,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = ()> + Send + 'static
@@ -117,9 +143,9 @@ where
 {
     let context = Arc::new(TriggerContext::new(
         client.clone(),
-        router_url,
-        delivery,
+        calls,
         controller,
+        trigger,
     ));
     supervise(
         Api::<K>::all(client),

@@ -21,6 +21,8 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use rivulet_api::{KubernetesWatchTrigger, TimeTrigger};
 use rivulet_reconcilers::delivery::DeliveryConfig;
+use rivulet_reconcilers::runtime::Metrics;
+use rivulet_reconcilers::trigger_tasks::TriggerCalls;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -41,6 +43,7 @@ fn delivery() -> DeliveryConfig {
 struct Triggers {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    metrics: Metrics,
 }
 
 impl Triggers {
@@ -49,21 +52,29 @@ impl Triggers {
         let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
+        let metrics = Metrics::new();
+        let calls = TriggerCalls {
+            router_url: recorder.url(),
+            delivery: delivery(),
+            metrics: metrics.clone(),
+        };
         let tasks = vec![
             tokio::spawn(rivulet_reconcilers::kubewatcher::run(
                 client.clone(),
-                &recorder.url(),
-                delivery(),
+                &calls,
                 shutdown(stopped.clone()),
             )),
             tokio::spawn(rivulet_reconcilers::timetrigger::run(
                 client.clone(),
-                &recorder.url(),
-                delivery(),
+                &calls,
                 shutdown(stopped),
             )),
         ];
-        Self { stop, tasks }
+        Self {
+            stop,
+            tasks,
+            metrics,
+        }
     }
 
     /// Stops both and waits until they have written their last progress.
@@ -422,6 +433,14 @@ async fn failed_deliveries_are_retried_then_reported() {
             .await
             .is_empty()
     );
+    let metrics = triggers.metrics.encode();
+    for series in [
+        r#"rivulet_trigger_deliveries_total{trigger="kubewatcher",outcome="delivered"} 1"#,
+        r#"rivulet_trigger_deliveries_total{trigger="kubewatcher",outcome="exhausted"} 1"#,
+        r#"rivulet_trigger_deliveries_total{trigger="kubewatcher",outcome="rejected"} 1"#,
+    ] {
+        assert!(metrics.contains(series), "{series} in\n{metrics}");
+    }
     triggers.stop().await;
     cluster.shutdown().await;
 }

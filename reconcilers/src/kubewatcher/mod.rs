@@ -13,8 +13,7 @@ use std::future::Future;
 use kube::Client;
 use rivulet_api::KubernetesWatchTrigger;
 
-use crate::delivery::DeliveryConfig;
-use crate::trigger_tasks::run_triggers;
+use crate::trigger_tasks::{TriggerCalls, run_triggers};
 
 /// Reasons of the `Ready` condition and of Events.
 pub mod reasons {
@@ -31,18 +30,16 @@ pub mod reasons {
 }
 
 /// Runs the kubewatcher until `shutdown` resolves; deliveries go to the router's internal
-/// listener at `router_url`.
+/// listener (`calls.router_url`).
 pub fn run(
     client: Client,
-    router_url: &str,
-    delivery: DeliveryConfig,
+    calls: &TriggerCalls,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = ()> + Send + 'static {
     run_triggers::<KubernetesWatchTrigger, _, _>(
         client,
-        router_url,
-        delivery,
-        watch::FIELD_MANAGER,
+        calls,
+        (watch::FIELD_MANAGER, "kubewatcher"),
         watch::run,
         shutdown,
     )

@@ -332,7 +332,7 @@ impl Watch {
 
     async fn deliver(&mut self, event_type: &str, object: &DynamicObject) {
         let outcome = match invocation(&self.path, event_type, self.subscription.kind, object) {
-            Ok(call) => self.shared.deliverer.deliver(&call).await,
+            Ok(call) => self.shared.deliver(&call).await,
             Err(e) => Outcome::Exhausted {
                 attempts: 0,
                 last_error: format!("cannot encode the object: {e}"),

@@ -45,6 +45,12 @@ struct FailureLabels {
     reason: Cow<'static, str>,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    trigger: &'static str,
+    outcome: &'static str,
+}
+
 fn duration_histogram() -> Histogram {
     Histogram::new(DURATION_BUCKETS)
 }
@@ -55,6 +61,8 @@ struct Inner {
     failures: Family<FailureLabels, Counter>,
     duration: Family<ReconcilerLabels, Histogram, fn() -> Histogram>,
     leader: Gauge,
+    deliveries: Family<DeliveryLabels, Counter>,
+    delivery_duration: Family<ReconcilerLabels, Histogram, fn() -> Histogram>,
 }
 
 /// A cheap-to-clone handle on the controller's metrics registry.
@@ -84,6 +92,9 @@ impl Metrics {
         let duration: Family<ReconcilerLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(duration_histogram);
         let leader = Gauge::default();
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        let delivery_duration: Family<ReconcilerLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(duration_histogram);
         registry.register(
             "reconcile",
             "Reconciles completed (successful or failed), per reconciler",
@@ -105,6 +116,17 @@ impl Metrics {
             "1 while this replica holds the leader Lease (or runs without leader election), else 0",
             leader.clone(),
         );
+        registry.register(
+            "trigger_deliveries",
+            "Function calls made by a trigger (kubewatcher, timer), per outcome: delivered, rejected (4xx), exhausted (retries used up)",
+            deliveries.clone(),
+        );
+        registry.register_with_unit(
+            "trigger_delivery_duration",
+            "Time from a trigger's first attempt to its outcome, retries included, per trigger (label reconciler)",
+            prometheus_client::registry::Unit::Seconds,
+            delivery_duration.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -112,6 +134,8 @@ impl Metrics {
                 failures,
                 duration,
                 leader,
+                deliveries,
+                delivery_duration,
             }),
         }
     }
@@ -135,6 +159,21 @@ impl Metrics {
                 .get_or_create(&FailureLabels { reconciler, reason })
                 .inc();
         }
+    }
+
+    /// Records one trigger call: its outcome (`delivered`, `rejected`, `exhausted`) and how long
+    /// it took, retries included.
+    pub fn record_delivery(&self, trigger: &'static str, outcome: &'static str, elapsed: Duration) {
+        self.inner
+            .deliveries
+            .get_or_create(&DeliveryLabels { trigger, outcome })
+            .inc();
+        self.inner
+            .delivery_duration
+            .get_or_create(&ReconcilerLabels {
+                reconciler: trigger,
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Sets the `rivulet_leader` gauge.

@@ -13,8 +13,7 @@ use std::future::Future;
 use kube::Client;
 use rivulet_api::TimeTrigger;
 
-use crate::delivery::DeliveryConfig;
-use crate::trigger_tasks::run_triggers;
+use crate::trigger_tasks::{TriggerCalls, run_triggers};
 
 /// Reasons of the `Ready` condition and of Events.
 pub mod reasons {
@@ -29,18 +28,16 @@ pub mod reasons {
 }
 
 /// Runs the timer until `shutdown` resolves; invocations go to the router's internal listener
-/// at `router_url`.
+/// (`calls.router_url`).
 pub fn run(
     client: Client,
-    router_url: &str,
-    delivery: DeliveryConfig,
+    calls: &TriggerCalls,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = ()> + Send + 'static {
     run_triggers::<TimeTrigger, _, _>(
         client,
-        router_url,
-        delivery,
-        timer::FIELD_MANAGER,
+        calls,
+        (timer::FIELD_MANAGER, "timer"),
         timer::run,
         shutdown,
     )

@@ -158,9 +158,9 @@ pub async fn run(shared: Arc<TriggerContext>, trigger: Arc<TimeTrigger>, mut sto
         tokio::select! {
             () = stopped(&mut stop) => break,
             () = tokio::time::sleep(wait) => {
-                let (deliverer, call, done, fired) = (shared.deliverer.clone(), call.clone(), done.clone(), next);
+                let (context, call, done, fired) = (shared.clone(), call.clone(), done.clone(), next);
                 in_flight.spawn(async move {
-                    let outcome = deliverer.deliver(&call).await;
+                    let outcome = context.deliver(&call).await;
                     let _ = done.send((fired, outcome));
                 });
                 let Some(after) = next_fire(&schedule, next, Timestamp::now()) else { break };

@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use kube::Client;
+use rivulet_reconcilers::all::{self, Settings};
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
+use rivulet_reconcilers::offloading::{MappingStrategy, OffloadingConfig};
 use rivulet_reconcilers::runtime::health::ReadinessCheck;
 use rivulet_reconcilers::runtime::leader::{self, DEFAULT_LEASE_NAME, LeaseConfig, Stop};
 use rivulet_reconcilers::runtime::{Health, HealthServer, Metrics};
-use rivulet_reconcilers::{environment, function, httptrigger, package};
 use tokio::sync::{oneshot, watch};
-use tokio::task::JoinSet;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,6 +35,14 @@ pub struct Args {
     /// Reconcile without leader election (only safe with a single replica).
     #[arg(long)]
     pub no_leader_elect: bool,
+    /// `namespaceMappingStrategy` of the Liqo NamespaceOffloadings Rivulet creates:
+    /// `EnforceSameName` (remote namespace = local name) or `DefaultName`.
+    #[arg(
+        long,
+        env = "RIVULET_NAMESPACE_MAPPING",
+        default_value = "EnforceSameName"
+    )]
+    pub namespace_mapping: MappingStrategy,
     /// Image of the fetcher sidecar in pool and function pods [default:
     /// ghcr.io/rivulet-dev/rivulet:latest].
     #[arg(long, env = "RIVULET_FETCHER_IMAGE")]
@@ -71,9 +79,25 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if let Some(image) = args.fetcher_image {
         pods.fetcher_image = image;
     }
+    // Discovered once at start-up: installing Liqo later needs a controller restart.
+    let offloading = rivulet_reconcilers::offloading::discover(&client).await;
+    if let Some(resource) = &offloading {
+        tracing::info!(
+            "Liqo NamespaceOffloading served as {}",
+            resource.api_version
+        );
+    }
+    let settings = Settings {
+        pods,
+        router: RouterService::default(),
+        offloading: OffloadingConfig {
+            resource: offloading,
+            namespace_mapping: args.namespace_mapping,
+        },
+    };
     let reconcilers = Reconcilers {
         client: client.clone(),
-        pods,
+        settings,
         metrics: metrics.clone(),
     };
 
@@ -105,7 +129,7 @@ async fn single(reconcilers: Reconcilers, server: HealthServer, shutdown: &watch
     let (_leading, is_leader) = watch::channel(true);
     leader::while_leader(
         is_leader,
-        |stop| reconcilers.start(stop),
+        |stop| reconcilers.start(&stop),
         wait(shutdown),
         leader::DEFAULT_STOP_GRACE,
     )
@@ -153,7 +177,7 @@ async fn elected(
     );
     leader::while_leader(
         election.is_leader(),
-        |stop| reconcilers.start(stop),
+        |stop| reconcilers.start(&stop),
         wait(shutdown),
         leader::DEFAULT_STOP_GRACE,
     )
@@ -185,70 +209,20 @@ impl Http {
     }
 }
 
-/// What every term of leadership starts.
+/// What every term of leadership starts: the shared reconciler set (`all::start`), the same one
+/// `rivulet up` runs.
 struct Reconcilers {
     client: Client,
-    pods: PoolPodConfig,
+    settings: Settings,
     metrics: Metrics,
 }
 
 impl Reconcilers {
     /// Starts every reconciler on its own task, and waits until all have stopped after `stop`.
-    /// Dropping the returned future cancels them (they live in a `JoinSet`).
-    fn start(&self, stop: Stop) -> impl Future<Output = ()> + use<> {
-        let client = &self.client;
-        let mut set = JoinSet::new();
-        spawn_named(
-            &mut set,
-            "environment",
-            environment::reconciler::run(
-                client.clone(),
-                self.pods.clone(),
-                None,
-                self.metrics.clone(),
-                stop.clone(),
-            ),
-        );
-        spawn_named(
-            &mut set,
-            "function",
-            function::reconciler::run(
-                client.clone(),
-                self.pods.clone(),
-                self.metrics.clone(),
-                stop.clone(),
-            ),
-        );
-        spawn_named(
-            &mut set,
-            "package",
-            package::reconciler::run(client.clone(), stop.clone()),
-        );
-        spawn_named(
-            &mut set,
-            "httptrigger",
-            httptrigger::reconciler::run(client.clone(), RouterService::default(), stop),
-        );
-        async move {
-            while let Some(stopped) = set.join_next().await {
-                match stopped {
-                    Ok(name) => tracing::info!("the {name} reconciler stopped"),
-                    Err(e) => tracing::error!("a reconciler failed: {e}"),
-                }
-            }
-        }
+    /// Dropping the returned future cancels them.
+    fn start(&self, stop: &Stop) -> impl Future<Output = ()> + use<> {
+        all::start(&self.client, &self.settings, &self.metrics, stop)
     }
-}
-
-fn spawn_named(
-    set: &mut JoinSet<&'static str>,
-    name: &'static str,
-    reconciler: impl Future<Output = ()> + Send + 'static,
-) {
-    set.spawn(async move {
-        reconciler.await;
-        name
-    });
 }
 
 /// Keeps the `rivulet_leader` gauge equal to the election's state.

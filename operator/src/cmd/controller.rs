@@ -8,10 +8,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use kube::Client;
 use rivulet_reconcilers::all::{self, Settings};
+use rivulet_reconcilers::delivery::DeliveryConfig;
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
 use rivulet_reconcilers::offloading::{MappingStrategy, OffloadingConfig};
@@ -47,6 +49,17 @@ pub struct Args {
     /// ghcr.io/rivulet-dev/rivulet:latest].
     #[arg(long, env = "RIVULET_FETCHER_IMAGE")]
     pub fetcher_image: Option<String>,
+    /// Base URL of the router's internal listener, where watch and time triggers call
+    /// functions (`/fission-function/...`).
+    #[arg(long, env = "RIVULET_ROUTER_URL", default_value = all::DEFAULT_ROUTER_URL)]
+    pub router_url: String,
+    /// Attempts per trigger delivery, the first included (transport errors, 5xx, 408 and 429
+    /// are retried).
+    #[arg(long, default_value_t = DeliveryConfig::default().max_attempts)]
+    pub delivery_attempts: usize,
+    /// Delay before a delivery's first retry, in milliseconds (doubled before each next one).
+    #[arg(long, default_value_t = 500)]
+    pub delivery_backoff_ms: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -93,6 +106,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         offloading: OffloadingConfig {
             resource: offloading,
             namespace_mapping: args.namespace_mapping,
+        },
+        router_url: args.router_url,
+        delivery: DeliveryConfig {
+            max_attempts: args.delivery_attempts.max(1),
+            initial_backoff: Duration::from_millis(args.delivery_backoff_ms),
+            ..DeliveryConfig::default()
         },
     };
     let reconcilers = Reconcilers {

@@ -61,6 +61,19 @@ where
         }
     }
 
+    /// The object as the API server has it now, or `cached` when it cannot be read: a task
+    /// started after another one of the same trigger stopped must see that one's last status
+    /// write, which the event that started it predates.
+    pub async fn latest(&self, cached: &K) -> K {
+        match self.api.get(&self.name).await {
+            Ok(current) => current,
+            Err(e) => {
+                warn!(trigger = %self.name, "cannot read the current status, using the cached one: {e}");
+                cached.clone()
+            }
+        }
+    }
+
     /// Merges `status` (a JSON object of status fields) into the object's status.
     pub async fn patch(&self, status: serde_json::Value) -> Result<(), kube::Error> {
         self.api

@@ -9,7 +9,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::TryStreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DynamicObject, ListParams, WatchEvent, WatchParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use rivulet_api::keys::conditions::{READY, REASON_INVALID_SPEC};
 use rivulet_api::validation::validate_kubernetes_watch_trigger;
 use rivulet_api::{DeliveredEvent, KubernetesWatchTrigger, WatchDelivery};
@@ -104,11 +104,15 @@ pub async fn run(
         status,
         shared,
     };
-    // The previous task of this trigger flushed its progress before this one started, so read
-    // it fresh rather than from the event that started this task.
+    // The previous task of this trigger flushed its progress before this one started.
     watch.progress = Progress::resume(
         &watch.subscription.id(),
-        latest_delivery(&watch.shared.client, &trigger).await,
+        watch
+            .status
+            .latest(&trigger)
+            .await
+            .status
+            .and_then(|s| s.delivery),
     );
     watch.run(&mut stop).await;
 }
@@ -120,22 +124,6 @@ fn not_ready(reason: &'static str, message: String) -> Wanted<'static> {
         reason,
         message,
     }
-}
-
-async fn latest_delivery(
-    client: &Client,
-    trigger: &KubernetesWatchTrigger,
-) -> Option<WatchDelivery> {
-    let api: Api<KubernetesWatchTrigger> =
-        Api::namespaced(client.clone(), &trigger.namespace().unwrap_or_default());
-    let current = match api.get(&trigger.name_any()).await {
-        Ok(current) => current,
-        Err(e) => {
-            warn!(trigger = %trigger.name_any(), "cannot read delivery progress, using the cached one: {e}");
-            trigger.clone()
-        }
-    };
-    current.status.and_then(|s| s.delivery)
 }
 
 /// Delivery progress of the current subscription.
@@ -268,9 +256,9 @@ impl Watch {
             })?;
             match event {
                 None => return Ok(()),
-                Some(WatchEvent::Added(object)) => self.deliver("ADDED", &object).await,
-                Some(WatchEvent::Modified(object)) => self.deliver("MODIFIED", &object).await,
-                Some(WatchEvent::Deleted(object)) => self.deliver("DELETED", &object).await,
+                Some(WatchEvent::Added(object)) => self.deliver("ADDED", &object, true).await,
+                Some(WatchEvent::Modified(object)) => self.deliver("MODIFIED", &object, true).await,
+                Some(WatchEvent::Deleted(object)) => self.deliver("DELETED", &object, true).await,
                 Some(WatchEvent::Bookmark(bookmark)) => {
                     self.advance(Some(bookmark.metadata.resource_version));
                 }
@@ -322,7 +310,7 @@ impl Watch {
         for object in &list.items {
             let rv = object.resource_version().unwrap_or_default();
             if since.as_deref().is_none_or(|since| newer_than(&rv, since)) {
-                self.deliver("ADDED", object).await;
+                self.deliver("ADDED", object, false).await;
             }
         }
         self.advance(list.metadata.resource_version);
@@ -330,7 +318,10 @@ impl Watch {
         Ok(())
     }
 
-    async fn deliver(&mut self, event_type: &str, object: &DynamicObject) {
+    /// Delivers one event; `in_order` (watch events, which arrive in resourceVersion order)
+    /// moves the checkpoint to the object's resourceVersion. List items do not arrive in that
+    /// order, so a listing moves the checkpoint only once it is complete.
+    async fn deliver(&mut self, event_type: &str, object: &DynamicObject, in_order: bool) {
         let outcome = match invocation(&self.path, event_type, self.subscription.kind, object) {
             Ok(call) => self.shared.deliver(&call).await,
             Err(e) => Outcome::Exhausted {
@@ -349,9 +340,7 @@ impl Watch {
             self.status.warn(reasons::DELIVERY_FAILED, &note).await;
         }
         self.progress.record(event_type, object, &outcome);
-        // Events of a watch arrive in resourceVersion order; list items do not, so a listing
-        // moves the checkpoint only when it is complete.
-        if !self.progress.0.resource_version.is_empty() {
+        if in_order {
             self.advance(object.resource_version());
         }
         self.dirty = true;

@@ -100,13 +100,16 @@ pub fn plan(trigger: &TimeTrigger) -> Result<(Invocation, Schedule), Wanted<'sta
 
 /// Runs one trigger until `stop`.
 pub async fn run(shared: Arc<TriggerContext>, trigger: Arc<TimeTrigger>, mut stop: StopSignal) {
-    let previous = trigger.status.clone().unwrap_or_default();
     let mut status = StatusWriter::new(
         shared.client.clone(),
         shared.recorder.clone(),
         FIELD_MANAGER,
         trigger.as_ref(),
-        previous.conditioned.conditions.clone(),
+        trigger
+            .status
+            .as_ref()
+            .map(|s| s.conditioned.conditions.clone())
+            .unwrap_or_default(),
     );
     let (call, schedule) = match plan(&trigger) {
         Ok(plan) => plan,
@@ -141,6 +144,8 @@ pub async fn run(shared: Arc<TriggerContext>, trigger: Arc<TimeTrigger>, mut sto
             ),
         })
         .await;
+    // Counts continue from the previous task of this trigger, which wrote them before stopping.
+    let previous = status.latest(&trigger).await.status.unwrap_or_default();
     let mut record = Record {
         delivered: previous.delivered,
         failed: previous.failed,

@@ -60,17 +60,27 @@ pub fn start(
     spawn_named(
         &mut set,
         "package",
-        package::reconciler::run(client.clone(), stop.clone()),
+        package::reconciler::run(client.clone(), metrics.clone(), stop.clone()),
     );
     spawn_named(
         &mut set,
         "httptrigger",
-        httptrigger::reconciler::run(client.clone(), settings.router.clone(), stop.clone()),
+        httptrigger::reconciler::run(
+            client.clone(),
+            settings.router.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ),
     );
     spawn_named(
         &mut set,
         "offloading",
-        offloading::reconciler::run(client.clone(), settings.offloading.clone(), stop.clone()),
+        offloading::reconciler::run(
+            client.clone(),
+            settings.offloading.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ),
     );
     async move {
         while let Some(stopped) = set.join_next().await {

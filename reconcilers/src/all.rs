@@ -70,17 +70,27 @@ pub fn start(
     spawn_named(
         &mut set,
         "package",
-        package::reconciler::run(client.clone(), stop.clone()),
+        package::reconciler::run(client.clone(), metrics.clone(), stop.clone()),
     );
     spawn_named(
         &mut set,
         "httptrigger",
-        httptrigger::reconciler::run(client.clone(), settings.router.clone(), stop.clone()),
+        httptrigger::reconciler::run(
+            client.clone(),
+            settings.router.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ),
     );
     spawn_named(
         &mut set,
         "offloading",
-        offloading::reconciler::run(client.clone(), settings.offloading.clone(), stop.clone()),
+        offloading::reconciler::run(
+            client.clone(),
+            settings.offloading.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ),
     );
     let calls = TriggerCalls {
         router_url: settings.router_url.clone(),

@@ -24,6 +24,7 @@ use kube::{Api, Client};
 use rivulet_api::{Function, HTTPTrigger, Package};
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
+use rivulet_reconcilers::runtime::Metrics;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::{Value, json};
 
@@ -57,30 +58,56 @@ fn function_json(name: &str, executor: &str, extra: &Value) -> Value {
     json!({"apiVersion": "fission.io/v1", "kind": "Function", "metadata": {"name": name}, "spec": spec})
 }
 
-fn start_reconcilers(client: &Client) -> tokio::sync::watch::Sender<bool> {
+/// The function, package and httptrigger reconcilers, running until [`Running::stop`] (or drop).
+struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the reconcilers and waits until their in-flight reconciles have finished, so no
+    /// write of theirs lands afterwards.
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+    }
+}
+
+fn start_reconcilers(client: &Client) -> Running {
+    start_reconcilers_with(client, &Metrics::new())
+}
+
+fn start_reconcilers_with(client: &Client, metrics: &Metrics) -> Running {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
     };
-    tokio::spawn(rivulet_reconcilers::function::reconciler::run(
+    let function = tokio::spawn(rivulet_reconcilers::function::reconciler::run(
         client.clone(),
         PoolPodConfig::default(),
-        rivulet_reconcilers::runtime::Metrics::new(),
+        metrics.clone(),
         shutdown(stopped.clone()),
     ));
-    tokio::spawn(rivulet_reconcilers::package::reconciler::run(
+    let package = tokio::spawn(rivulet_reconcilers::package::reconciler::run(
         client.clone(),
+        metrics.clone(),
         shutdown(stopped.clone()),
     ));
-    tokio::spawn(rivulet_reconcilers::httptrigger::reconciler::run(
+    let httptrigger = tokio::spawn(rivulet_reconcilers::httptrigger::reconciler::run(
         client.clone(),
         RouterService {
             namespace: "rivulet".into(),
             name: "router".into(),
         },
+        metrics.clone(),
         shutdown(stopped),
     ));
-    stop
+    Running {
+        stop,
+        tasks: vec![function, package, httptrigger],
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,7 +170,8 @@ async fn invalid_function_and_package_report_the_field() {
     let client = tc.client.clone();
     install_crds(&client).await;
     add_namespace(&client, "apps").await;
-    let _stop = start_reconcilers(&client);
+    let metrics = Metrics::new();
+    let _stop = start_reconcilers_with(&client, &metrics);
     create::<Function>(
         &client,
         "apps",
@@ -173,6 +201,35 @@ async fn invalid_function_and_package_report_the_field() {
             .as_deref(),
         Some("failed")
     );
+    // A package that fails validation names the field.
+    create::<Package>(&client, "apps", json!({"apiVersion": "fission.io/v1", "kind": "Package", "metadata": {"name": "badsum"}, "spec": {"environment": {"name": "python"}, "deployment": {"type": "literal", "literal": "aGk=", "checksum": {"type": "sha256", "sum": "abc"}}}})).await;
+    let message = ready_reason::<Package>(&client, "apps", "badsum", "InvalidSpec").await;
+    assert!(
+        message.contains("spec.deployment.checksum.sum"),
+        "{message}"
+    );
+    // A container function whose pod spec cannot be deployed (two ports) says why.
+    let two_ports = json!({"podspec": {"containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": 80}, {"containerPort": 81}]}]}});
+    create::<Function>(
+        &client,
+        "apps",
+        function_json("twoports", "container", &two_ports),
+    )
+    .await;
+    let message = ready_reason::<Function>(&client, "apps", "twoports", "InvalidPodSpec").await;
+    assert!(message.contains("exactly one port, got 2"), "{message}");
+    // The package and function reconcilers are instrumented under their own label.
+    for reconciler in ["package", "function"] {
+        let series = format!("rivulet_reconcile_total{{reconciler=\"{reconciler}\"}} ");
+        let text = metrics.encode();
+        let count: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+            .parse()
+            .unwrap();
+        assert!(count >= 1.0, "{series}{count}");
+    }
     tc.shutdown().await;
 }
 
@@ -239,7 +296,7 @@ async fn newdeploy_objects_are_applied_once_and_collected_with_the_function() {
     assert!(message.contains(&name), "{message}");
 
     // A reconcile of the unchanged function writes nothing.
-    stop.send(true).unwrap();
+    stop.stop().await;
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -311,7 +368,8 @@ async fn triggers_route_conflict_and_ingress() {
     install_crds(&client).await;
     add_namespace(&client, "apps").await;
     add_namespace(&client, "rivulet").await;
-    let _stop = start_reconcilers(&client);
+    let metrics = Metrics::new();
+    let _stop = start_reconcilers_with(&client, &metrics);
     create::<HTTPTrigger>(&client, "apps", trigger_json("first", "hello", &json!({}))).await;
     let message = ready_reason::<HTTPTrigger>(&client, "apps", "first", "FunctionNotFound").await;
     assert!(message.contains("\"hello\""), "{message}");
@@ -385,5 +443,29 @@ async fn triggers_route_conflict_and_ingress() {
         .items
         .len();
     assert_eq!(remaining, 1);
+
+    // Invalid spec (a URL that does not start with a slash) and a path the router cannot compile.
+    create::<HTTPTrigger>(
+        &client,
+        "apps",
+        trigger_json("badmethod", "hello", &json!({"relativeurl": "bad"})),
+    )
+    .await;
+    let message = ready_reason::<HTTPTrigger>(&client, "apps", "badmethod", "InvalidSpec").await;
+    assert!(message.contains("spec.relativeurl"), "{message}");
+    create::<HTTPTrigger>(
+        &client,
+        "apps",
+        trigger_json("badpath", "hello", &json!({"relativeurl": "/users/{id"})),
+    )
+    .await;
+    let message = ready_reason::<HTTPTrigger>(&client, "apps", "badpath", "InvalidRoute").await;
+    assert!(message.contains("unbalanced braces"), "{message}");
+    assert!(
+        metrics
+            .encode()
+            .contains("rivulet_reconcile_total{reconciler=\"httptrigger\"}"),
+        "the httptrigger reconciler is instrumented"
+    );
     tc.shutdown().await;
 }

@@ -369,6 +369,7 @@ fn route_of(trigger: &HTTPTrigger) -> (Option<String>, Option<String>) {
 pub fn run(
     client: Client,
     router: RouterService,
+    metrics: crate::runtime::Metrics,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
     let controller = Controller::new(
@@ -426,7 +427,11 @@ pub fn run(
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(
+            metrics.instrument("httptrigger", reconcile, Error::metric_label),
+            error_policy,
+            ctx,
+        )
         .for_each(|result| {
             if let Err(e) = result {
                 tracing::debug!("httptrigger controller: {e}");

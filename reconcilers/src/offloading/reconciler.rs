@@ -451,6 +451,7 @@ pub fn error_policy(namespace: Arc<Namespace>, error: &Error, _ctx: Arc<Context>
 pub async fn run(
     client: Client,
     config: OffloadingConfig,
+    metrics: crate::runtime::Metrics,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let Some(resource) = config.resource.clone() else {
@@ -461,13 +462,14 @@ pub async fn run(
         shutdown.await;
         return;
     };
-    controller(client, &resource, config, shutdown).await;
+    controller(client, &resource, config, metrics, shutdown).await;
 }
 
 fn controller(
     client: Client,
     resource: &ApiResource,
     config: OffloadingConfig,
+    metrics: crate::runtime::Metrics,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
     let (nodes, node_writer) = reflector::store::<Node>();
@@ -501,7 +503,11 @@ fn controller(
     )
     .reconcile_all_on(node_changes)
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
+    .run(
+        metrics.instrument("offloading", reconcile, Error::metric_label),
+        error_policy,
+        ctx,
+    )
     .for_each(|result| {
         if let Err(e) = result {
             tracing::debug!("offloading controller: {e}");

@@ -117,6 +117,7 @@ pub fn error_policy(package: Arc<Package>, error: &Error, _ctx: Arc<Context>) ->
 /// Runs the package reconciler until `shutdown` resolves.
 pub fn run(
     client: Client,
+    metrics: crate::runtime::Metrics,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Future<Output = ()> {
     let reporter = Reporter {
@@ -132,7 +133,11 @@ pub fn run(
         watcher::Config::default().any_semantic(),
     )
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
+    .run(
+        metrics.instrument("package", reconcile, Error::metric_label),
+        error_policy,
+        ctx,
+    )
     .for_each(|result| {
         if let Err(e) = result {
             tracing::debug!("package controller: {e}");

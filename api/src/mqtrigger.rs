@@ -7,7 +7,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::FunctionReference;
+use crate::common::{ConditionedStatus, FunctionReference};
 
 /// Queue types accepted with `mqtkind: keda`.
 pub const KEDA_QUEUE_TYPES: [&str; 8] = [
@@ -29,6 +29,7 @@ pub const KEDA_QUEUE_TYPES: [&str; 8] = [
     version = "v1",
     kind = "MessageQueueTrigger",
     namespaced,
+    status = "ConditionedStatus",
     doc = "A Fission MessageQueueTrigger: messages of a queue topic are delivered to a function (KEDA connectors or Fission's Kafka consumer).",
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.messageQueueType"),
     printcolumn(name = "Topic", type_ = "string", json_path = ".spec.topic"),
@@ -42,6 +43,11 @@ pub const KEDA_QUEUE_TYPES: [&str; 8] = [
         type_ = "string",
         json_path = ".spec.mqtkind",
         priority = 1
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
     printcolumn(
         name = "Age",

@@ -65,7 +65,9 @@ fn every_kind_has_the_subresources_fission_declares() {
             "Function",
             "HTTPTrigger",
             "KubernetesWatchTrigger",
-            "TimeTrigger"
+            "TimeTrigger",
+            // Added by Rivulet for KEDA connector conditions (docs/compatibility.md).
+            "MessageQueueTrigger"
         ]
     );
 }

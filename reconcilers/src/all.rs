@@ -9,11 +9,14 @@ use tokio::task::JoinSet;
 use crate::delivery::DeliveryConfig;
 use crate::environment::pool_pod::PoolPodConfig;
 use crate::httptrigger::ingress::RouterService;
+use crate::mqtrigger::objects::ConnectorConfig;
 use crate::offloading::OffloadingConfig;
 use crate::runtime::Metrics;
 use crate::runtime::leader::Stop;
 use crate::trigger_tasks::TriggerCalls;
-use crate::{environment, function, httptrigger, kubewatcher, offloading, package, timetrigger};
+use crate::{
+    environment, function, httptrigger, kubewatcher, mqtrigger, offloading, package, timetrigger,
+};
 
 /// What the reconcilers need besides a client.
 #[derive(Clone, Debug)]
@@ -30,6 +33,8 @@ pub struct Settings {
     pub router_url: String,
     /// How trigger deliveries are retried.
     pub delivery: DeliveryConfig,
+    /// Images of the KEDA connectors of MessageQueueTriggers.
+    pub connectors: ConnectorConfig,
 }
 
 /// The router internal listener's URL when the router runs next to the controller.
@@ -106,6 +111,17 @@ pub fn start(
         &mut set,
         "timetrigger",
         timetrigger::run(client.clone(), &calls, stop.clone()),
+    );
+    spawn_named(
+        &mut set,
+        "mqtrigger",
+        mqtrigger::reconciler::run(
+            client.clone(),
+            calls,
+            settings.connectors.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ),
     );
     async move {
         while let Some(stopped) = set.join_next().await {

@@ -15,6 +15,7 @@ pub mod hash;
 pub mod httptrigger;
 pub mod kubewatcher;
 pub mod merge;
+pub mod mqtrigger;
 pub mod offloading;
 pub mod package;
 pub mod placement;

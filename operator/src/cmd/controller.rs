@@ -16,6 +16,7 @@ use rivulet_reconcilers::all::{self, Settings};
 use rivulet_reconcilers::delivery::DeliveryConfig;
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
+use rivulet_reconcilers::mqtrigger::objects::ConnectorConfig;
 use rivulet_reconcilers::offloading::{MappingStrategy, OffloadingConfig};
 use rivulet_reconcilers::runtime::health::ReadinessCheck;
 use rivulet_reconcilers::runtime::leader::{self, DEFAULT_LEASE_NAME, LeaseConfig, Stop};
@@ -113,6 +114,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             initial_backoff: Duration::from_millis(args.delivery_backoff_ms),
             ..DeliveryConfig::default()
         },
+        connectors: ConnectorConfig::from_env(),
     };
     let reconcilers = Reconcilers {
         client: client.clone(),

@@ -16,6 +16,7 @@ use rivulet_reconcilers::all::{self, Settings};
 use rivulet_reconcilers::delivery::DeliveryConfig;
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
+use rivulet_reconcilers::mqtrigger::objects::ConnectorConfig;
 use rivulet_reconcilers::offloading::OffloadingConfig;
 use rivulet_reconcilers::runtime::Metrics;
 use rivulet_reconcilers::runtime::leader;
@@ -110,6 +111,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         },
         router_url: format!("http://{}", router.internal_addr),
         delivery: DeliveryConfig::default(),
+        connectors: ConnectorConfig::from_env(),
     };
     // Always "leading": the same supervisor as `rivulet controller`, so a reconciler that cannot
     // stop (an unsynced cache) is cancelled after the grace instead of hanging shutdown.

@@ -35,8 +35,6 @@ use crate::placement::{LOCAL_CLUSTER, discover_clusters, select_clusters, split}
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-environment";
-/// Periodic re-check even without events (cheap when converged: reads only).
-const RESYNC: Duration = Duration::from_mins(5);
 /// Retry delay after a failed reconcile.
 const RETRY: Duration = Duration::from_secs(5);
 
@@ -213,7 +211,7 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         )
         .await;
     }
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(crate::runtime::resync::period()))
 }
 
 /// Carries out a pool plan: deletes, then creates.

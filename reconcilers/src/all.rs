@@ -40,6 +40,19 @@ pub struct Settings {
 /// The router internal listener's URL when the router runs next to the controller.
 pub const DEFAULT_ROUTER_URL: &str = "http://127.0.0.1:8889";
 
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            pods: PoolPodConfig::default(),
+            router: RouterService::default(),
+            offloading: OffloadingConfig::default(),
+            router_url: DEFAULT_ROUTER_URL.to_owned(),
+            delivery: DeliveryConfig::default(),
+            connectors: ConnectorConfig::default(),
+        }
+    }
+}
+
 /// Starts every reconciler on its own task; the future resolves when all have stopped after
 /// `stop` fired (each finishes the reconciles in flight first). Dropping the future cancels them
 /// (they live in a `JoinSet`), which is how a supervisor bounds the grace:

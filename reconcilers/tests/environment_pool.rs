@@ -231,15 +231,8 @@ async fn seven_is_three_two_two_and_remote_pods_wait_for_offloading() {
         }
     })
     .await;
+    // The reconciler watches offloadings: a Ready one brings the remote share at once.
     mark_offloading_ready(&client, "liqo-demo").await;
-    // Touch the Environment so the reconciler looks again (offloading is not watched by it).
-    envs.patch(
-        "python",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {"touch": "1"}}})),
-    )
-    .await
-    .unwrap();
     wait_counts(
         &client,
         "liqo-demo",

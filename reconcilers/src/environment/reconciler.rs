@@ -15,6 +15,7 @@ use kube::api::{
 };
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rivulet_api::environment::placement_split;
@@ -34,8 +35,6 @@ use crate::placement::{LOCAL_CLUSTER, discover_clusters, select_clusters, split}
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-environment";
-/// Periodic re-check even without events (cheap when converged: reads only).
-const RESYNC: Duration = Duration::from_mins(5);
 /// Retry delay after a failed reconcile.
 const RETRY: Duration = Duration::from_secs(5);
 
@@ -212,7 +211,7 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         )
         .await;
     }
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(crate::runtime::resync::period()))
 }
 
 /// Carries out a pool plan: deletes, then creates.
@@ -407,7 +406,7 @@ pub fn run(
         client: client.clone(),
         pool,
         nodes,
-        offloading,
+        offloading: offloading.clone(),
         recorder,
     });
     let pool_pods = watcher::Config::default().labels(&format!(
@@ -416,22 +415,43 @@ pub fn run(
         executor_types::POOLMGR,
         fission_labels::MANAGED
     ));
-    Controller::new(
+    let controller = Controller::new(
         Api::<Environment>::all(client.clone()),
         watcher::Config::default().any_semantic(),
-    )
-    .owns(Api::<Pod>::all(client), pool_pods)
-    .reconcile_all_on(node_changes)
-    .graceful_shutdown_on(shutdown)
-    .run(
-        metrics.instrument("environment", reconcile, Error::metric_label),
-        error_policy,
-        ctx,
-    )
-    .for_each(|result| {
-        if let Err(e) = result {
-            tracing::debug!("environment controller: {e}");
-        }
-        std::future::ready(())
-    })
+    );
+    let environments = controller.store();
+    let controller = controller.owns(Api::<Pod>::all(client.clone()), pool_pods);
+    // Remote pods wait for a Ready offloading: when one changes (it turns Ready, or stops being
+    // Ready), the Environments of its namespace look again at once.
+    let controller = match offloading {
+        Some(resource) => controller.watches_with(
+            Api::<DynamicObject>::all_with(client, &resource),
+            resource,
+            watcher::Config::default().any_semantic(),
+            move |offloading| {
+                let namespace = offloading.namespace();
+                environments
+                    .state()
+                    .iter()
+                    .filter(|env| env.namespace() == namespace)
+                    .map(|env| ObjectRef::from_obj(env.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        ),
+        None => controller,
+    };
+    controller
+        .reconcile_all_on(node_changes)
+        .graceful_shutdown_on(shutdown)
+        .run(
+            metrics.instrument("environment", reconcile, Error::metric_label),
+            error_policy,
+            ctx,
+        )
+        .for_each(|result| {
+            if let Err(e) = result {
+                tracing::debug!("environment controller: {e}");
+            }
+            std::future::ready(())
+        })
 }

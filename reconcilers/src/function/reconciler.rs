@@ -37,7 +37,6 @@ use crate::environment::pool_pod::PoolPodConfig;
 pub const FIELD_MANAGER: &str = "rivulet-function";
 /// Field manager of the creation of a Deployment (owns the initial replica count).
 pub const CREATE_FIELD_MANAGER: &str = "rivulet-function-create";
-const RESYNC: Duration = Duration::from_mins(5);
 /// Missing secrets/configmaps are not watched; look again this often.
 const MISSING_REFERENCE_RECHECK: Duration = Duration::from_secs(5);
 const RETRY: Duration = Duration::from_secs(5);
@@ -230,7 +229,7 @@ pub async fn reconcile(function: Arc<Function>, ctx: Arc<Context>) -> Result<Act
         EventType::Warning
     };
     report(&function, &ctx, wanted, event).await?;
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(crate::runtime::resync::period()))
 }
 
 /// The environment is checked by [`check`] before any newdeploy build.

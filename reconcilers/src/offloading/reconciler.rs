@@ -32,8 +32,6 @@ use crate::placement::discover_clusters;
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-offloading";
-/// Periodic re-check even without events (reads caches only when converged).
-const RESYNC: Duration = Duration::from_mins(5);
 /// Retry delay after a failed reconcile.
 const RETRY: Duration = Duration::from_secs(5);
 /// Re-check delay while remote pods keep an unneeded offloading alive.
@@ -302,7 +300,7 @@ pub async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<A
             return delete_when_unused(&ctx, &ns, &nodes).await;
         }
     }
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(crate::runtime::resync::period()))
 }
 
 /// Deletes Rivulet's offloading, unless pods still run remotely (their remote copies would be
@@ -341,7 +339,7 @@ async fn delete_when_unused(ctx: &Context, ns: &str, nodes: &[Node]) -> Result<A
             });
         }
     }
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(crate::runtime::resync::period()))
 }
 
 async fn apply(ctx: &Context, ns: &str, desired: &DesiredOffloading) -> Result<(), Error> {

@@ -5,6 +5,7 @@
 pub mod health;
 pub mod leader;
 pub mod metrics;
+pub mod resync;
 
 pub use health::{Health, HealthServer};
 pub use leader::{Election, LeaseConfig};

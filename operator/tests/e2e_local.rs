@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rivulet_testing::{eventually, http};
+use rivulet_testing::{eventually, http, http_response};
 
 const REQUEST_WAIT: Duration = Duration::from_secs(90);
 
@@ -305,6 +305,90 @@ async fn local_mode_end_to_end() {
     up.expect("GET", "/hello", "", 404, "").await;
 
     triggers_call_a_real_function(&up).await;
+    per_pod_and_concurrency_limits_then_idle_reaping(&up).await;
+}
+
+/// Specialized (non-terminating) pods of a function.
+fn specialized_pods(up: &Up, function: &str) -> Vec<String> {
+    up.kubectl(
+        &[
+            "get",
+            "pods",
+            "-l",
+            &format!("functionName={function}"),
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+        ],
+        None,
+    )
+    .lines()
+    .filter(|line| line.split_whitespace().count() == 1)
+    .map(str::to_owned)
+    .collect()
+}
+
+/// `requestsPerPod` and `concurrency` with the real Python runtime: 6 concurrent slow requests
+/// fill 3 pods × 2; 9 concurrent get 6 answers and 3 × 429 with `Retry-After`; once idle longer
+/// than `idletimeout`, the specialized pods are reaped.
+async fn per_pod_and_concurrency_limits_then_idle_reaping(up: &Up) {
+    let manifests = python_function(
+        "slow",
+        "/slow",
+        "import time\n\ndef main():\n    time.sleep(1.5)\n    return 'done'\n",
+        "1",
+    )
+    .replace(
+        "  InvokeStrategy:",
+        "  requestsPerPod: 2\n  concurrency: 3\n  idletimeout: 3\n  InvokeStrategy:",
+    );
+    up.kubectl(&["apply", "-f", "-"], Some(&manifests));
+    up.expect("GET", "/slow", "", 200, "done").await;
+    let url = up.url("/slow");
+    let burst = |n: usize| {
+        let url = url.clone();
+        async move {
+            let calls = (0..n).map(|_| {
+                let url = url.clone();
+                async move { http_response("GET", &url, "").await.unwrap() }
+            });
+            futures::future::join_all(calls).await
+        }
+    };
+    let answers = burst(6).await;
+    assert!(
+        answers.iter().all(|a| a.status == 200 && a.body == "done"),
+        "{answers:?}"
+    );
+    assert_eq!(
+        specialized_pods(up, "slow").len(),
+        3,
+        "ceil(6 / requestsPerPod 2)"
+    );
+
+    let answers = burst(9).await;
+    let ok = answers.iter().filter(|a| a.status == 200).count();
+    let limited: Vec<_> = answers.iter().filter(|a| a.status == 429).collect();
+    assert_eq!((ok, limited.len()), (6, 3), "{answers:?}");
+    assert!(limited.iter().all(|a| a.header("retry-after") == Some("1")));
+    assert_eq!(
+        specialized_pods(up, "slow").len(),
+        3,
+        "never above concurrency 3"
+    );
+
+    eventually(
+        Duration::from_mins(1),
+        "idle pods of slow reaped",
+        || async {
+            let pods = specialized_pods(up, "slow");
+            if pods.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{pods:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 /// A Python function that records every call it receives and lists them on GET; one pod

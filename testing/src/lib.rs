@@ -95,6 +95,35 @@ where
 /// A minimal HTTP/1.1 request (`Connection: close`) to `http://host:port/path`; returns the
 /// status code and the body. Enough for end-to-end checks without a client library.
 pub async fn http(method: &str, url: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http_response(method, url, body)
+        .await
+        .map(|response| (response.status, response.body))
+}
+
+/// An HTTP answer as [`http_response`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// Status code (0 when the status line is unreadable).
+    pub status: u16,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// Body, de-chunked.
+    pub body: String,
+}
+
+impl Response {
+    /// The first value of a header (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Like [`http`], with the answer's headers.
+pub async fn http_response(method: &str, url: &str, body: &str) -> std::io::Result<Response> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url
         .strip_prefix("http://")
@@ -112,23 +141,29 @@ pub async fn http(method: &str, url: &str, body: &str) -> std::io::Result<(u16, 
     stream.read_to_end(&mut response).await?;
     let text = String::from_utf8_lossy(&response).into_owned();
     let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("transfer-encoding:")
-            && l.to_ascii_lowercase().contains("chunked")
-    });
-    Ok((
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        dechunk(payload)
+    } else {
+        payload.to_owned()
+    };
+    Ok(Response {
         status,
-        if chunked {
-            dechunk(payload)
-        } else {
-            payload.to_owned()
-        },
-    ))
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut payload: &str) -> String {

@@ -1,0 +1,396 @@
+//! Data-plane benchmark in local mode (`rivulet up` with the real Python runtime), measured side
+//! by side in one run:
+//!
+//! - **warm path**: `wrk -c32` against one specialized runtime pod directly, through nginx
+//!   `proxy_pass` (keep-alive upstream) to the same pod, and through the router;
+//! - **cold start**: time to first byte of the first request to each of 20 never-invoked
+//!   functions on a warm pool, next to the floor measured directly on other warm pods of the same
+//!   image (the fetcher's specialize call + one request to the runtime);
+//! - **burst**: 200 concurrent first requests to a cold function with `concurrency: 5`.
+//!
+//! ```sh
+//! sudo apt-get install -y wrk nginx-light   # once
+//! cargo bench -p rivulet-operator --bench dataplane
+//! ```
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    clippy::cast_precision_loss
+)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use rivulet_api::specialize::FunctionSpecializeRequest;
+use rivulet_api::{Environment, Function};
+use rivulet_router::runtime::fetcher::FetcherClient;
+use rivulet_testing::{client_for, eventually, http_response};
+
+const COLD_FUNCTIONS: usize = 20;
+const WRK_SECONDS: &str = "10s";
+
+struct Up {
+    child: Child,
+    kubeconfig: PathBuf,
+    router: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn up() -> Up {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
+        .args(["up", "--api-port", "0", "--router-port", "0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut kubeconfig, mut router) = (None, None);
+    while kubeconfig.is_none() || router.is_none() {
+        let line = lines.next().expect("rivulet up exited").unwrap();
+        if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
+            kubeconfig = Some(PathBuf::from(path));
+        } else if let Some(url) = line.strip_prefix("router: ") {
+            router = Some(url.to_owned());
+        }
+    }
+    Up {
+        child,
+        kubeconfig: kubeconfig.unwrap(),
+        router: router.unwrap(),
+        _dir: dir,
+    }
+}
+
+fn kubectl_apply(kubeconfig: &Path, manifest: &str) {
+    let mut child = Command::new("kubectl")
+        .args(["apply", "-f", "-"])
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "kubectl apply failed");
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn environment(name: &str, poolsize: usize) -> String {
+    format!(
+        "apiVersion: fission.io/v1\nkind: Environment\nmetadata: {{name: {name}, namespace: default}}\nspec: {{version: 3, runtime: {{image: fission/python-env}}, poolsize: {poolsize}}}\n---\n"
+    )
+}
+
+/// A Package, Function and GET trigger `/<name>` in environment `env`.
+fn function(name: &str, env: &str, extra_spec: &str) -> String {
+    let code = base64(b"def main():\n    return 'hello'\n");
+    format!(
+        "apiVersion: fission.io/v1\nkind: Package\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  environment: {{namespace: default, name: {env}}}\n  deployment: {{type: literal, literal: {code}}}\n---\napiVersion: fission.io/v1\nkind: Function\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  environment: {{namespace: default, name: {env}}}\n  package: {{packageref: {{namespace: default, name: {name}}}}}\n{extra_spec}  InvokeStrategy: {{StrategyType: execution, ExecutionStrategy: {{ExecutorType: poolmgr}}}}\n---\napiVersion: fission.io/v1\nkind: HTTPTrigger\nmetadata: {{name: {name}, namespace: default}}\nspec: {{relativeurl: /{name}, methods: [GET], functionref: {{type: name, name: {name}}}}}\n---\n"
+    )
+}
+
+fn ready(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Ready, unclaimed warm pods of an environment.
+async fn warm_pods(client: &Client, env: &str) -> Vec<Pod> {
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .list(&ListParams::default().labels(&format!("environmentName={env},managed=true")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(ready)
+        .collect()
+}
+
+async fn wait_for_warm(client: &Client, env: &str, count: usize) {
+    eventually(
+        Duration::from_mins(5),
+        &format!("{count} warm {env} pods"),
+        || async {
+            let n = warm_pods(client, env).await.len();
+            if n >= count {
+                Ok(())
+            } else {
+                Err(format!("{n} ready"))
+            }
+        },
+    )
+    .await;
+}
+
+fn pod_ip(pod: &Pod) -> String {
+    pod.status.as_ref().unwrap().pod_ip.clone().unwrap()
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Time to the first byte of the answer (the status line) of one GET.
+async fn first_byte(url: &str) -> (Duration, u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let started = Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream
+        .write_all(
+            format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let mut read = 0;
+    while read < 12 {
+        let n = stream.read(&mut buf[read..]).await.unwrap();
+        assert!(n > 0, "connection closed before the status line");
+        read += n;
+    }
+    let elapsed = started.elapsed();
+    let status = std::str::from_utf8(&buf[9..12]).unwrap().parse().unwrap();
+    (elapsed, status)
+}
+
+struct Wrk {
+    requests_per_second: f64,
+    p50: String,
+    p99: String,
+}
+
+fn wrk(url: &str) -> Wrk {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c32", "-d", WRK_SECONDS, "--latency", url])
+        .output()
+        .expect("wrk is not installed: sudo apt-get install -y wrk");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {prefix} in wrk output:\n{text}"))
+    };
+    assert!(
+        !text.contains("Non-2xx"),
+        "errors during the wrk run against {url}:\n{text}"
+    );
+    Wrk {
+        requests_per_second: field("Requests/sec:").parse().unwrap(),
+        p50: field("50%"),
+        p99: field("99%"),
+    }
+}
+
+/// nginx in front of `upstream`, keep-alive to it, on a free port; returns (child, port).
+fn nginx(dir: &Path, upstream: &str) -> (Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nworker_processes auto;\npid {pid};\nerror_log stderr error;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  upstream fn {{ server {upstream}; keepalive 64; }}\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{ proxy_pass http://fn; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}\n  }}\n}}\n",
+            pid = dir.join("nginx.pid").display(),
+            tmp = dir.display(),
+        ),
+    )
+    .unwrap();
+    let child = Command::new("nginx")
+        .args(["-c", conf.to_str().unwrap(), "-p", dir.to_str().unwrap()])
+        .spawn()
+        .expect("nginx is not installed: sudo apt-get install -y nginx-light");
+    (child, port)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let up = up();
+    let client = client_for(&up.kubeconfig).await.unwrap();
+    let mut manifests =
+        environment("bench", COLD_FUNCTIONS + 2) + &environment("floor", COLD_FUNCTIONS);
+    manifests += &function("warm", "bench", "");
+    manifests += &function("burst", "bench", "  concurrency: 5\n  requestsPerPod: 1\n");
+    for i in 0..COLD_FUNCTIONS {
+        manifests += &function(&format!("cold{i:02}"), "bench", "");
+        manifests += &function(&format!("floor{i:02}"), "floor", "");
+    }
+    kubectl_apply(&up.kubeconfig, &manifests);
+    wait_for_warm(&client, "bench", COLD_FUNCTIONS + 2).await;
+    wait_for_warm(&client, "floor", COLD_FUNCTIONS).await;
+    let route = |path: &str| format!("{}/{path}", up.router);
+    eventually(Duration::from_mins(1), "routes served", || async {
+        let r = http_response("GET", &route("warm"), "")
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(format!("{r:?}"))
+        }
+    })
+    .await;
+
+    // (a) Warm path.
+    let warm_pod = Api::<Pod>::namespaced(client.clone(), "default")
+        .list(&ListParams::default().labels("functionName=warm"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(ready)
+        .unwrap();
+    let direct = format!("{}:8888", pod_ip(&warm_pod));
+    let nginx_dir = tempfile::tempdir().unwrap();
+    let (mut nginx_child, nginx_port) = nginx(nginx_dir.path(), &direct);
+    let nginx_url = format!("http://127.0.0.1:{nginx_port}/");
+    eventually(Duration::from_secs(10), "nginx up", || async {
+        http_response("GET", &nginx_url, "")
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    let results = [
+        (
+            "direct to the runtime pod",
+            wrk(&format!("http://{direct}/")),
+        ),
+        ("nginx proxy_pass", wrk(&nginx_url)),
+        ("rivulet router", wrk(&route("warm"))),
+    ];
+    let _ = nginx_child.kill();
+    println!("\n(a) warm path, wrk -t2 -c32 -d{WRK_SECONDS}, same specialized pod");
+    println!("| path | req/s | p50 | p99 |\n| --- | --- | --- | --- |");
+    for (name, r) in &results {
+        println!(
+            "| {name} | {:.0} | {} | {} |",
+            r.requests_per_second, r.p50, r.p99
+        );
+    }
+    println!(
+        "router / nginx req/s: {:.2}",
+        results[2].1.requests_per_second / results[1].1.requests_per_second
+    );
+
+    // (b) Cold start, one function at a time, each with a warm pod waiting.
+    let mut cold = Vec::new();
+    for i in 0..COLD_FUNCTIONS {
+        wait_for_warm(&client, "bench", 2).await;
+        let (elapsed, status) = first_byte(&route(&format!("cold{i:02}"))).await;
+        assert_eq!(status, 200, "cold{i:02}");
+        cold.push(elapsed);
+    }
+    // The floor: the same work without the router, on warm pods of an identical environment.
+    let fetcher = FetcherClient::default();
+    let environment: Environment = Api::namespaced(client.clone(), "default")
+        .get("floor")
+        .await
+        .unwrap();
+    let pods = warm_pods(&client, "floor").await;
+    let mut floor = Vec::new();
+    for (i, pod) in pods.iter().take(COLD_FUNCTIONS).enumerate() {
+        let function: Function = Api::namespaced(client.clone(), "default")
+            .get(&format!("floor{i:02}"))
+            .await
+            .unwrap();
+        let request = FunctionSpecializeRequest::for_function(&function, &environment);
+        let ip = pod_ip(pod);
+        let started = Instant::now();
+        fetcher
+            .specialize(format!("{ip}:8000").parse().unwrap(), &request)
+            .await
+            .unwrap();
+        let specialize = started.elapsed();
+        let (first, status) = first_byte(&format!("http://{ip}:8888/")).await;
+        assert_eq!(status, 200);
+        floor.push(specialize + first);
+    }
+    cold.sort();
+    floor.sort();
+    println!(
+        "\n(b) cold start, {COLD_FUNCTIONS} never-invoked python functions, request to first byte"
+    );
+    println!("| | p50 | p95 | max |\n| --- | --- | --- | --- |");
+    for (name, samples) in [
+        ("through the router", &cold),
+        ("floor: specialize + first request, direct", &floor),
+    ] {
+        println!(
+            "| {name} | {} | {} | {} |",
+            ms(percentile(samples, 0.5)),
+            ms(percentile(samples, 0.95)),
+            ms(samples[samples.len() - 1])
+        );
+    }
+    println!(
+        "p50 router / floor: {:.2}",
+        percentile(&cold, 0.5).as_secs_f64() / percentile(&floor, 0.5).as_secs_f64()
+    );
+
+    // (c) Burst.
+    wait_for_warm(&client, "bench", 5).await;
+    let url = route("burst");
+    let answers = futures::future::join_all((0..200).map(|_| {
+        let url = url.clone();
+        async move { http_response("GET", &url, "").await.map_or(0, |r| r.status) }
+    }))
+    .await;
+    let count = |f: &dyn Fn(u16) -> bool| answers.iter().filter(|s| f(**s)).count();
+    let specialized = Api::<Pod>::namespaced(client.clone(), "default")
+        .list(&ListParams::default().labels("functionName=burst"))
+        .await
+        .unwrap()
+        .items
+        .len();
+    println!("\n(c) burst: 200 concurrent first requests, concurrency 5, requestsPerPod 1");
+    println!(
+        "200 OK: {}, 429: {}, 5xx: {}, other: {}; pods specialized: {specialized}",
+        count(&|s| s == 200),
+        count(&|s| s == 429),
+        count(&|s| s >= 500),
+        count(&|s| s != 200 && s != 429 && s < 500)
+    );
+    drop(up);
+}

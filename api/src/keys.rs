@@ -100,10 +100,14 @@ pub mod liqo {
 /// Rivulet's own keys.
 pub mod rivulet {
     /// Annotation the router writes on a specialized pod: RFC 3339 time of its last request. The
-    /// router refreshes it at most every 10 s per pod, and keeps refreshing it while a request is
+    /// router refreshes it at most every [`LAST_ACTIVITY_REFRESH_SECONDS`] per pod, and keeps refreshing it while a request is
     /// in flight, so a long request is never mistaken for idleness. The function reconciler reaps
     /// idle pods from it (absent: the pod's creation time).
     pub const LAST_ACTIVITY_ANNOTATION: &str = "rivulet.dev/last-activity";
+    /// Longest time the router waits before refreshing [`LAST_ACTIVITY_ANNOTATION`] (seconds).
+    /// The annotation can be this much older than the pod's last request, so the reaper adds it
+    /// to `idletimeout` before calling a pod idle.
+    pub const LAST_ACTIVITY_REFRESH_SECONDS: u64 = 10;
     /// Annotation the router writes on a pod it specialized: the Function's `metadata.generation`
     /// at the time, so the reaper can tell pods of an older spec (status writes do not change it,
     /// unlike `functionResourceVersion`).

@@ -244,13 +244,47 @@ fn nginx(dir: &Path, upstream: &str) -> (Child, u16) {
     (child, port)
 }
 
+/// `rivulet router` as its own process on free ports; returns it and its public URL.
+fn standalone_router(kubeconfig: &Path) -> (Child, String) {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (public, internal) = (free(), free());
+    let child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
+        .args(["router", "--port", &public.to_string(), "--internal-addr"])
+        .arg(format!("127.0.0.1:{internal}"))
+        .env("KUBECONFIG", kubeconfig)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, format!("http://127.0.0.1:{public}"))
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average at start: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let up = up();
     let client = client_for(&up.kubeconfig).await.unwrap();
     let mut manifests =
         environment("bench", COLD_FUNCTIONS + 2) + &environment("floor", COLD_FUNCTIONS);
-    manifests += &function("warm", "bench", "");
+    // One pod serves every connection, as for the direct and nginx runs (Fission's default
+    // requestsPerPod of 1 would specialize a pod per concurrent connection).
+    manifests += &function(
+        "warm",
+        "bench",
+        "  requestsPerPod: 1000\n  concurrency: 1\n",
+    );
     manifests += &function("burst", "bench", "  concurrency: 5\n  requestsPerPod: 1\n");
     for i in 0..COLD_FUNCTIONS {
         manifests += &function(&format!("cold{i:02}"), "bench", "");
@@ -292,15 +326,40 @@ async fn main() {
             .map_err(|e| e.to_string())
     })
     .await;
-    let results = [
-        (
-            "direct to the runtime pod",
-            wrk(&format!("http://{direct}/")),
-        ),
-        ("nginx proxy_pass", wrk(&nginx_url)),
-        ("rivulet router", wrk(&route("warm"))),
-    ];
+    let direct_run = wrk(&format!("http://{direct}/"));
+    let nginx_run = wrk(&nginx_url);
     let _ = nginx_child.kill();
+    let _ = nginx_child.wait();
+    let in_up = wrk(&route("warm"));
+    // The router as deployed in a cluster: its own process, not sharing one with the API
+    // server, node agent and reconcilers of local mode.
+    let (mut standalone, standalone_url) = standalone_router(&up.kubeconfig);
+    eventually(
+        Duration::from_secs(30),
+        "standalone router serves /warm",
+        || async {
+            let r = http_response("GET", &format!("{standalone_url}/warm"), "")
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(format!("{r:?}"))
+            }
+        },
+    )
+    .await;
+    let alone = wrk(&format!("{standalone_url}/warm"));
+    let _ = Command::new("kill")
+        .args(["-TERM", &standalone.id().to_string()])
+        .status();
+    let _ = standalone.wait();
+    let results = [
+        ("direct to the runtime pod", direct_run),
+        ("nginx proxy_pass", nginx_run),
+        ("rivulet router (inside rivulet up)", in_up),
+        ("rivulet router (own process)", alone),
+    ];
     println!("\n(a) warm path, wrk -t2 -c32 -d{WRK_SECONDS}, same specialized pod");
     println!("| path | req/s | p50 | p99 |\n| --- | --- | --- | --- |");
     for (name, r) in &results {
@@ -309,10 +368,12 @@ async fn main() {
             r.requests_per_second, r.p50, r.p99
         );
     }
-    println!(
-        "router / nginx req/s: {:.2}",
-        results[2].1.requests_per_second / results[1].1.requests_per_second
-    );
+    for (name, r) in &results[2..] {
+        println!(
+            "{name} / nginx req/s: {:.2}",
+            r.requests_per_second / results[1].1.requests_per_second
+        );
+    }
 
     // (b) Cold start, one function at a time, each with a warm pod waiting.
     let mut cold = Vec::new();

@@ -292,6 +292,92 @@ async fn local_mode_end_to_end() {
 
     triggers_call_a_real_function(&up).await;
     per_pod_and_concurrency_limits_then_idle_reaping(&up).await;
+    a_new_router_reuses_the_specialized_pod(&up).await;
+}
+
+/// A `rivulet router` process against the same cluster, on free ports; stopped with SIGTERM
+/// when dropped.
+struct ExternalRouter {
+    child: Child,
+    url: String,
+}
+
+impl ExternalRouter {
+    fn start(up: &Up) -> Self {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (public, internal) = (free(), free());
+        let child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
+            .args(["router", "--port", &public.to_string(), "--internal-addr"])
+            .arg(format!("127.0.0.1:{internal}"))
+            .env("KUBECONFIG", &up.kubeconfig)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{public}"),
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ExternalRouter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A router that starts after a function was specialized (a restarted router, or a second
+/// replica) serves it from the pod that exists instead of specializing another; so does the
+/// next one after it is restarted.
+async fn a_new_router_reuses_the_specialized_pod(up: &Up) {
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&python_function(
+            "sticky",
+            "/sticky",
+            "def main():\n    return 'sticky'\n",
+            "1",
+        )),
+    );
+    up.expect("GET", "/sticky", "", 200, "sticky").await;
+    let pods = specialized_pods(up, "sticky");
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    for _ in 0..2 {
+        let router = ExternalRouter::start(up);
+        let url = format!("{}/sticky", router.url);
+        let body = eventually(REQUEST_WAIT, "the new router serves /sticky", || {
+            let url = url.clone();
+            async move {
+                let (code, text) = http("GET", &url, "").await.map_err(|e| e.to_string())?;
+                if code == 200 {
+                    Ok(text)
+                } else {
+                    Err(format!("{code} {text:?}"))
+                }
+            }
+        })
+        .await;
+        assert_eq!(body, "sticky");
+        assert_eq!(
+            specialized_pods(up, "sticky"),
+            pods,
+            "served by the pod specialized before, none added"
+        );
+        router.stop();
+    }
 }
 
 /// Specialized (non-terminating) pods of a function.

@@ -4,7 +4,8 @@
 //! `rivulet.dev/last-activity` = RFC 3339 time of the pod's last request, refreshed at most every
 //! 10 s and continuously while a request is in flight; `rivulet.dev/function-generation` = the
 //! Function's generation the pod was specialized for. Without activity the pod's creation time
-//! counts. A pod is reaped when idle for `idletimeout`; the `retainPods` most recently active pods
+//! counts. A pod is reaped when idle for `idletimeout` plus the router's refresh period (the
+//! annotation may lag the last request by that much); the `retainPods` most recently active pods
 //! of the function's current generation are kept; pods of an older generation or of a deleted
 //! function are not retained.
 
@@ -14,6 +15,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use rivulet_api::keys::{fission_labels, rivulet};
+
+/// How much older than the last request the activity annotation can be.
+const ACTIVITY_LAG: Duration = Duration::from_secs(rivulet::LAST_ACTIVITY_REFRESH_SECONDS);
 
 /// Idle window after which pods of a deleted function go (Fission's 5 s activity guard).
 pub const DELETED_FUNCTION_GRACE: Duration = Duration::from_secs(5);
@@ -105,7 +109,7 @@ pub fn pods_to_reap(
                 retained += 1;
                 continue;
             }
-            if idle_for(pod) >= policy.idle_timeout {
+            if idle_for(pod) >= policy.idle_timeout + ACTIVITY_LAG {
                 reap.push((pod.namespace.clone(), pod.name.clone()));
             }
         }
@@ -149,6 +153,15 @@ mod tests {
         let functions = BTreeMap::from([("f".to_owned(), policy(120, 0, 1))]);
         assert_eq!(names(&pods_to_reap(&pods, &functions, at(150))), ["old"]);
         assert!(pods_to_reap(&pods, &functions, at(119)).is_empty());
+    }
+
+    #[test]
+    fn activity_may_lag_by_the_refresh_period() {
+        // A pod busy until just now may carry an annotation from up to 10 s earlier.
+        let pods = [pod("busy", "f", 1, 0)];
+        let functions = BTreeMap::from([("f".to_owned(), policy(3, 0, 1))]);
+        assert!(pods_to_reap(&pods, &functions, at(12)).is_empty());
+        assert_eq!(names(&pods_to_reap(&pods, &functions, at(13))), ["busy"]);
     }
 
     #[test]

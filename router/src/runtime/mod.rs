@@ -76,7 +76,9 @@ impl Default for RouterConfig {
             internal_routes_on_public: false,
             drain_timeout: Duration::from_secs(30),
             pool_wait: Duration::from_secs(30),
-            activity_interval: Duration::from_secs(10),
+            activity_interval: Duration::from_secs(
+                rivulet_api::keys::rivulet::LAST_ACTIVITY_REFRESH_SECONDS,
+            ),
             debounce: Duration::from_millis(20),
             sync_timeout: Duration::from_mins(1),
             instance_id: None,

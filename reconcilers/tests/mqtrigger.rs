@@ -236,6 +236,62 @@ async fn keda_connectors_follow_triggers_and_report_every_problem() {
         }
     })
     .await;
+
+    // A name someone else holds is never taken over.
+    create::<Deployment>(
+        &client,
+        "default",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "taken", "labels": {"owner": "someone"}},
+               "spec": {"selector": {"matchLabels": {"app": "x"}},
+                        "template": {"metadata": {"labels": {"app": "x"}},
+                                     "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}),
+    )
+    .await;
+    create::<MessageQueueTrigger>(&client, "default", mqt("taken", "keda", "kafka", None)).await;
+    let message =
+        ready_reason::<MessageQueueTrigger>(&client, "default", "taken", "NameConflict").await;
+    assert!(message.contains("Deployment taken"), "{message}");
+    let foreign = Api::<Deployment>::namespaced(client.clone(), "default")
+        .get("taken")
+        .await
+        .unwrap();
+    assert!(foreign.metadata.owner_references.is_none(), "{foreign:?}");
+    assert!(
+        keda(&client, "ScaledObject")
+            .get_opt("taken")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Switching away from keda stops the connector: its objects go, the trigger says why.
+    Api::<MessageQueueTrigger>::namespaced(client.clone(), "default")
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"mqtkind": "fission"}})),
+        )
+        .await
+        .unwrap();
+    ready_reason::<MessageQueueTrigger>(&client, "default", "orders", "UnsupportedMqtKind").await;
+    eventually(WAIT, "connector objects of orders removed", || async {
+        let deployment = Api::<Deployment>::namespaced(client.clone(), "default")
+            .get_opt("orders")
+            .await
+            .map_err(|e| e.to_string())?;
+        let scaled = keda(&client, "ScaledObject")
+            .get_opt("orders")
+            .await
+            .map_err(|e| e.to_string())?;
+        if deployment.is_none() && scaled.is_none() {
+            Ok(())
+        } else {
+            Err("still there".to_owned())
+        }
+    })
+    .await;
+
     stop.send(true).unwrap();
     reconciler.await.unwrap();
     cluster.shutdown().await;

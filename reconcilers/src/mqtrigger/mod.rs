@@ -13,6 +13,8 @@ pub mod reasons {
     pub const KEDA_NOT_INSTALLED: &str = "KedaNotInstalled";
     /// `spec.mqtkind` is not `keda`.
     pub const UNSUPPORTED_MQT_KIND: &str = "UnsupportedMqtKind";
+    /// An object with one of the names the trigger needs exists and belongs to someone else.
+    pub const NAME_CONFLICT: &str = "NameConflict";
     /// The Secret named by `spec.secret` does not exist.
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
 }

@@ -17,7 +17,6 @@ use kube::{Api, Client, ResourceExt};
 use rivulet_api::MessageQueueTrigger;
 use rivulet_api::keys::conditions::{READY, REASON_INVALID_SPEC};
 use rivulet_api::validation::validate_message_queue_trigger;
-use serde_json::Value;
 use tracing::warn;
 
 use super::objects::{AUTH_SUFFIX, ConnectorConfig, Desired, KEDA_API_VERSION, build};
@@ -167,7 +166,17 @@ pub async fn reconcile(
             .map(|s| s.conditions.clone())
             .unwrap_or_default(),
     );
+    let uid = trigger.uid().unwrap_or_default();
+    let targets = Target::all_of(
+        &ctx.client,
+        &trigger.namespace().unwrap_or_default(),
+        &trigger.name_any(),
+    );
     if let Some(problem) = spec_problem(&trigger) {
+        // A trigger switched away from keda (or broken) stops its connector.
+        for target in &targets {
+            target.remove_if_ours(&uid).await?;
+        }
         status.ready(problem).await;
         return Ok(Action::await_change());
     }
@@ -182,28 +191,11 @@ pub async fn reconcile(
         return Ok(Action::requeue(RECHECK));
     }
     let namespace = trigger.namespace().unwrap_or_default();
-    let secret_keys = match &trigger.spec.secret {
-        None => Vec::new(),
-        Some(name) => {
-            let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-            match secrets.get_opt(name).await {
-                Err(source) => {
-                    return Err(Error::Secret {
-                        name: name.clone(),
-                        source,
-                    });
-                }
-                Ok(None) => {
-                    status
-                        .ready(not_ready(
-                            reasons::SECRET_NOT_FOUND,
-                            format!("spec.secret: Secret {namespace}/{name} does not exist"),
-                        ))
-                        .await;
-                    return Ok(Action::requeue(RECHECK));
-                }
-                Ok(Some(secret)) => secret_keys(&secret),
-            }
+    let secret_keys = match referenced_secret_keys(&ctx.client, &trigger).await? {
+        Ok(keys) => keys,
+        Err(missing) => {
+            status.ready(missing).await;
+            return Ok(Action::requeue(RECHECK));
         }
     };
     let desired = match build(
@@ -220,7 +212,18 @@ pub async fn reconcile(
             return Ok(Action::await_change());
         }
     };
-    apply(&ctx.client, &namespace, &trigger.name_any(), &desired).await?;
+    if let Some(object) = taken(&targets, &uid).await? {
+        status
+            .ready(not_ready(
+                reasons::NAME_CONFLICT,
+                format!(
+                    "{object} already exists in {namespace} and does not belong to this trigger; Rivulet does not take it over: rename the trigger or remove that object"
+                ),
+            ))
+            .await;
+        return Ok(Action::requeue(RECHECK));
+    }
+    apply(&targets, &desired, &uid).await?;
     let spec = &trigger.spec;
     status
         .ready(Wanted {
@@ -242,6 +245,29 @@ pub async fn reconcile(
     Ok(Action::requeue(RESYNC))
 }
 
+/// The keys of the Secret `spec.secret` names (none without one), or why it cannot be used.
+async fn referenced_secret_keys(
+    client: &Client,
+    trigger: &MessageQueueTrigger,
+) -> Result<Result<Vec<String>, Wanted<'static>>, Error> {
+    let Some(name) = &trigger.spec.secret else {
+        return Ok(Ok(Vec::new()));
+    };
+    let namespace = trigger.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    match secrets.get_opt(name).await {
+        Err(source) => Err(Error::Secret {
+            name: name.clone(),
+            source,
+        }),
+        Ok(None) => Ok(Err(not_ready(
+            reasons::SECRET_NOT_FOUND,
+            format!("spec.secret: Secret {namespace}/{name} does not exist"),
+        ))),
+        Ok(Some(secret)) => Ok(Ok(secret_keys(&secret))),
+    }
+}
+
 fn secret_keys(secret: &Secret) -> Vec<String> {
     let data = secret.data.iter().flat_map(|d| d.keys());
     let string_data = secret.string_data.iter().flat_map(|d| d.keys());
@@ -251,64 +277,120 @@ fn secret_keys(secret: &Secret) -> Vec<String> {
     keys
 }
 
-async fn apply(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    desired: &Desired,
-) -> Result<(), Error> {
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let failed = |what: String| move |source| Error::Apply { what, source };
-    Api::<Deployment>::namespaced(client.clone(), namespace)
-        .patch(name, &params, &Patch::Apply(&desired.deployment))
-        .await
-        .map_err(failed(format!("Deployment {name}")))?;
-    let scaled: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &keda_resource("ScaledObject"));
-    scaled
-        .patch(name, &params, &Patch::Apply(&desired.scaled_object))
-        .await
-        .map_err(failed(format!("ScaledObject {name}")))?;
-    let auths: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        namespace,
-        &keda_resource("TriggerAuthentication"),
-    );
-    let auth_name = format!("{name}{AUTH_SUFFIX}");
-    match &desired.authentication {
-        Some(auth) => {
-            auths
-                .patch(&auth_name, &params, &Patch::Apply(auth))
-                .await
-                .map_err(failed(format!("TriggerAuthentication {auth_name}")))?;
-        }
-        // The secret was removed from the spec: only ours (owned by the trigger) is deleted.
-        None => match auths.get_opt(&auth_name).await {
-            Ok(Some(existing)) if owned_by_us(&existing, &desired.scaled_object) => {
-                auths
-                    .delete(&auth_name, &DeleteParams::default())
-                    .await
-                    .map_err(failed(format!("TriggerAuthentication {auth_name}")))?;
-            }
-            Ok(_) => {}
-            Err(source) => {
-                return Err(Error::Apply {
-                    what: format!("TriggerAuthentication {auth_name}"),
-                    source,
-                });
-            }
-        },
-    }
-    Ok(())
+/// One of the objects a trigger owns, by kind and name.
+struct Target {
+    api: Api<DynamicObject>,
+    kind: &'static str,
+    name: String,
 }
 
-/// Whether `object` is owned by the same trigger as `ours` (same owner uid).
-fn owned_by_us(object: &DynamicObject, ours: &Value) -> bool {
-    let uid = ours["metadata"]["ownerReferences"][0]["uid"].as_str();
-    object
-        .owner_references()
-        .iter()
-        .any(|o| Some(o.uid.as_str()) == uid)
+/// Who holds a target's name.
+enum Holder {
+    Nobody,
+    ThisTrigger,
+    SomeoneElse,
+}
+
+impl Target {
+    /// The trigger's Deployment, ScaledObject and TriggerAuthentication.
+    fn all_of(client: &Client, namespace: &str, trigger: &str) -> [Self; 3] {
+        let target = |resource: &ApiResource, kind, name: String| Self {
+            api: Api::namespaced_with(client.clone(), namespace, resource),
+            kind,
+            name,
+        };
+        [
+            target(
+                &ApiResource::erase::<Deployment>(&()),
+                "Deployment",
+                trigger.to_owned(),
+            ),
+            target(
+                &keda_resource("ScaledObject"),
+                "ScaledObject",
+                trigger.to_owned(),
+            ),
+            target(
+                &keda_resource("TriggerAuthentication"),
+                "TriggerAuthentication",
+                format!("{trigger}{AUTH_SUFFIX}"),
+            ),
+        ]
+    }
+
+    fn describe(&self) -> String {
+        format!("{} {}", self.kind, self.name)
+    }
+
+    /// A type that is not served counts as nobody's (KEDA's kinds before KEDA is installed).
+    async fn holder(&self, trigger_uid: &str) -> Result<Holder, Error> {
+        let existing = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|source| Error::Apply {
+                what: self.describe(),
+                source,
+            })?;
+        Ok(match existing {
+            None => Holder::Nobody,
+            Some(o) if o.owner_references().iter().any(|r| r.uid == trigger_uid) => {
+                Holder::ThisTrigger
+            }
+            Some(_) => Holder::SomeoneElse,
+        })
+    }
+
+    async fn apply(&self, object: &(impl serde::Serialize + std::fmt::Debug)) -> Result<(), Error> {
+        self.api
+            .patch(
+                &self.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(object),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|source| Error::Apply {
+                what: self.describe(),
+                source,
+            })
+    }
+
+    /// Deletes the object if this trigger owns it; never someone else's.
+    async fn remove_if_ours(&self, trigger_uid: &str) -> Result<(), Error> {
+        if !matches!(self.holder(trigger_uid).await?, Holder::ThisTrigger) {
+            return Ok(());
+        }
+        match self.api.delete(&self.name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(source) => Err(Error::Apply {
+                what: self.describe(),
+                source,
+            }),
+        }
+    }
+}
+
+/// The first object whose name the trigger needs but someone else holds.
+async fn taken(targets: &[Target], trigger_uid: &str) -> Result<Option<String>, Error> {
+    for target in targets {
+        if matches!(target.holder(trigger_uid).await?, Holder::SomeoneElse) {
+            return Ok(Some(target.describe()));
+        }
+    }
+    Ok(None)
+}
+
+async fn apply(targets: &[Target; 3], desired: &Desired, trigger_uid: &str) -> Result<(), Error> {
+    let [deployment, scaled, auth] = targets;
+    deployment.apply(&desired.deployment).await?;
+    scaled.apply(&desired.scaled_object).await?;
+    match &desired.authentication {
+        Some(object) => auth.apply(object).await,
+        // The secret was removed from the spec.
+        None => auth.remove_if_ours(trigger_uid).await,
+    }
 }
 
 /// Failed reconciles are retried after a short delay.

@@ -82,9 +82,10 @@ pub fn offloaded_condition(
                     reasons::NOT_READY
                 },
                 message: format!(
-                    "NamespaceOffloading {name} (created by Rivulet) selects {}, phase {}",
-                    desired.clusters,
-                    phase(c)
+                    "NamespaceOffloading {name} (created by Rivulet), phase {}; this pool places \
+                     pods on {}",
+                    phase(c),
+                    desired.clusters
                 ),
             }
         }

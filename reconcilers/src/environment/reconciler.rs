@@ -173,7 +173,7 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
 
-    ctx.nodes.wait_until_ready().await.ok();
+    crate::cache::wait_ready(&ctx.nodes).await;
     let nodes: Vec<Node> = ctx
         .nodes
         .state()

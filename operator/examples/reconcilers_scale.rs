@@ -326,6 +326,7 @@ async fn run(envs: usize, functions: usize, resync: u64) {
     }
     let converged = started.elapsed();
     let (converged_hwm, _) = memory_kb(&pid);
+    println!("reconciles until convergence: {:?}", reconciles(port).await);
     println!(
         "converged: {} warm pods Ready, {functions} Functions Ready, {envs} Environments Ready \
          after {:.1} s (creates took {:.1} s); controller VmHWM {} MB",

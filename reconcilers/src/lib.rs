@@ -7,6 +7,7 @@
 //! plan that converges a pool).
 
 pub mod all;
+pub mod cache;
 pub mod conditions;
 pub mod delivery;
 pub mod environment;

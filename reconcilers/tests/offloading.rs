@@ -119,6 +119,22 @@ async fn event_note(client: &Client, namespace: &str, env: &str, reason: &str) -
     .await
 }
 
+/// Waits until the Environment's `Offloaded` condition has `reason`; returns (status, message).
+async fn offloaded(client: &Client, namespace: &str, reason: &str) -> (String, String) {
+    let envs: Api<Environment> = Api::namespaced(client.clone(), namespace);
+    eventually(WAIT, &format!("Offloaded reason {reason}"), || {
+        let envs = envs.clone();
+        async move {
+            let env = envs.get("python").await.map_err(|e| e.to_string())?;
+            match env.status.and_then(|s| s.condition("Offloaded").cloned()) {
+                Some(c) if c.reason == reason => Ok((c.status, c.message)),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await
+}
+
 fn counter(metrics: &Metrics, reconciler: &str) -> f64 {
     let series = format!("rivulet_reconcile_total{{reconciler=\"{reconciler}\"}} ");
     let text = metrics.encode();
@@ -181,6 +197,9 @@ async fn offloading_is_created_first_and_remote_pods_follow_when_it_turns_ready(
     })
     .await;
     event_note(&client, "liqo-demo", "python", "OffloadingCreated").await;
+    let (status, message) = offloaded(&client, "liqo-demo", "OffloadingNotReady").await;
+    assert_eq!(status, "False");
+    assert!(message.contains("created by Rivulet"), "{message}");
     assert_eq!(
         warm_counts(&client, "liqo-demo").await,
         BTreeMap::from([("local".to_owned(), 3)]),
@@ -203,6 +222,8 @@ async fn offloading_is_created_first_and_remote_pods_follow_when_it_turns_ready(
         &[("florence", 2), ("local", 3), ("naples", 2)],
     )
     .await;
+    let (status, _) = offloaded(&client, "liqo-demo", "OffloadingReady").await;
+    assert_eq!(status, "True");
     let after = envs.get("python").await.unwrap();
     assert_eq!(after.metadata.generation, env.metadata.generation);
     assert_eq!(after.annotations(), env.annotations());
@@ -266,6 +287,13 @@ async fn a_foreign_offloading_is_adopted_and_never_written() {
     // The partial one is reported (what it misses), not fixed.
     let note = event_note(&client, "partial", "python", "OffloadingNotRivulets").await;
     assert!(note.contains("florence"), "{note}");
+
+    // The verdicts are in the Environments' status too.
+    let (status, _) = offloaded(&client, "covered", "OffloadingAdopted").await;
+    assert_eq!(status, "True");
+    let (status, message) = offloaded(&client, "partial", "OffloadingNotRivulets").await;
+    assert_eq!(status, "False");
+    assert!(message.contains("[florence]"), "{message}");
 
     // Neither was written: same resourceVersion, no Rivulet label or field manager.
     for (namespace, before) in [("covered", &covering), ("partial", &partial)] {

@@ -20,17 +20,19 @@ use kube::runtime::{Controller, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rivulet_api::environment::placement_split;
 use rivulet_api::keys::{executor_types, fission_labels};
-use rivulet_api::liqo::{NamespaceOffloadingStatus, offloading_phase};
 use rivulet_api::validation::validate_environment;
 use rivulet_api::{Environment, EnvironmentStatus};
 use serde_json::json;
 use tracing::{info, warn};
 
+use super::offloaded::{is_ready, offloaded_condition};
 use super::plan::{PoolPlan, WarmPod, cluster_counts, plan_pool};
 use super::pool_pod::{
     PoolPodConfig, PoolPodError, build_pool_pod, pool_spec_hash, warm_pod_selector,
 };
 use super::status::{Observed, build_status};
+use crate::offloading::decision::Current;
+use crate::offloading::desired::known_clusters;
 use crate::placement::{LOCAL_CLUSTER, discover_clusters, select_clusters, split};
 
 /// Field manager of every write this reconciler makes.
@@ -154,6 +156,7 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
             selection: None,
             counts: &BTreeMap::new(),
             plan: &PoolPlan::default(),
+            offloaded: None,
         };
         let status = build_status(&env, &observed, &now());
         if write_status(&env, &ctx, status).await? {
@@ -170,14 +173,15 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
 
-    ctx.nodes.wait_until_ready().await.ok();
+    crate::cache::wait_ready(&ctx.nodes).await;
     let nodes: Vec<Node> = ctx
         .nodes
         .state()
         .iter()
         .map(|n| n.as_ref().clone())
         .collect();
-    let selection = select_clusters(&discover_clusters(&nodes), env.spec.placement.as_ref());
+    let ready_clusters = discover_clusters(&nodes);
+    let selection = select_clusters(&ready_clusters, env.spec.placement.as_ref());
     let split_kind = env
         .spec
         .placement
@@ -189,7 +193,12 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
     let wants_remote = desired
         .iter()
         .any(|(cluster, n)| cluster != LOCAL_CLUSTER && *n > 0);
-    let offloaded = wants_remote && offloading_ready(&ctx, &namespace).await?;
+    let offloading = if wants_remote {
+        read_offloading(&ctx, &namespace).await?
+    } else {
+        None
+    };
+    let offloaded = offloading.as_ref().is_some_and(is_ready);
     let plan = plan_pool(&desired, &hash, &warm, |_| offloaded);
     converge(&env, &ctx, &pods, &plan, &hash, &key).await?;
 
@@ -199,6 +208,16 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         selection: Some(&selection),
         counts: &counts,
         plan: &plan,
+        offloaded: if wants_remote {
+            offloaded_condition(
+                &env,
+                offloading.as_ref(),
+                &ready_clusters,
+                &known_clusters(&nodes),
+            )
+        } else {
+            None
+        },
     };
     let status = build_status(&env, &observed, &now());
     if write_status(&env, &ctx, status).await? && selection.clusters.is_empty() {
@@ -268,10 +287,10 @@ pub fn error_policy(env: Arc<Environment>, error: &Error, _ctx: Arc<Context>) ->
     Action::requeue(RETRY)
 }
 
-/// Whether the namespace's `NamespaceOffloading` reports `Ready`.
-async fn offloading_ready(ctx: &Context, namespace: &str) -> Result<bool, Error> {
+/// The namespace's `NamespaceOffloading`, if Liqo is installed and it exists.
+async fn read_offloading(ctx: &Context, namespace: &str) -> Result<Option<Current>, Error> {
     let Some(resource) = &ctx.offloading else {
-        return Ok(false);
+        return Ok(None);
     };
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, resource);
     let object = api
@@ -281,10 +300,7 @@ async fn offloading_ready(ctx: &Context, namespace: &str) -> Result<bool, Error>
             namespace: namespace.to_owned(),
             source,
         })?;
-    let status: Option<NamespaceOffloadingStatus> = object
-        .and_then(|o| o.data.get("status").cloned())
-        .and_then(|s| serde_json::from_value(s).ok());
-    Ok(status.and_then(|s| s.offloading_phase).as_deref() == Some(offloading_phase::READY))
+    Ok(object.as_ref().map(Current::from_object))
 }
 
 /// Applies the status when it differs from the stored one; returns whether it wrote.

@@ -36,6 +36,8 @@ pub struct Observed<'a> {
     pub counts: &'a BTreeMap<String, ClusterCount>,
     /// The plan being carried out.
     pub plan: &'a PoolPlan,
+    /// The `Offloaded` condition (`None`: nothing is placed remotely, the condition is removed).
+    pub offloaded: Option<Wanted<'static>>,
 }
 
 /// The new status, starting from the current one so unchanged conditions keep their times.
@@ -74,6 +76,10 @@ pub fn build_status(env: &Environment, observed: &Observed<'_>, now: &Time) -> E
             generation,
             now,
         );
+    }
+    match &observed.offloaded {
+        Some(wanted) => set(&mut conditions, wanted.clone(), generation, now),
+        None => conditions.retain(|c| c.type_ != super::offloaded::OFFLOADED),
     }
     let desired: i32 = observed.counts.values().map(|c| c.desired).sum();
     let ready: i32 = observed.counts.values().map(|c| c.ready).sum();

@@ -586,7 +586,7 @@ async fn reap_loop(
             _ = stop.changed() => return,
             () = tokio::time::sleep(REAPER_INTERVAL) => {}
         }
-        if functions.wait_until_ready().await.is_err() {
+        if !crate::cache::wait_ready(&functions).await {
             continue;
         }
         let list = match pods.list(&ListParams::default().labels(&selector)).await {

@@ -191,7 +191,7 @@ pub async fn reconcile(trigger: Arc<HTTPTrigger>, ctx: Arc<Context>) -> Result<A
     }
     let errors = validate_http_trigger(&trigger);
     let wanted = if errors.is_empty() {
-        let _ = ctx.triggers.wait_until_ready().await;
+        crate::cache::wait_ready(&ctx.triggers).await;
         let triggers: Vec<HTTPTrigger> = ctx
             .triggers
             .state()

@@ -204,7 +204,7 @@ pub async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<A
         // Namespace deletion removes the offloading; writes into it would be refused.
         return Ok(Action::await_change());
     }
-    ctx.nodes.wait_until_ready().await.ok();
+    crate::cache::wait_ready(&ctx.nodes).await;
     let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| (**n).clone()).collect();
     let ready = discover_clusters(&nodes);
     let known = known_clusters(&nodes);

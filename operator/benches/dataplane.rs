@@ -31,7 +31,7 @@ use kube::{Api, Client};
 use rivulet_api::specialize::FunctionSpecializeRequest;
 use rivulet_api::{Environment, Function};
 use rivulet_router::runtime::fetcher::FetcherClient;
-use rivulet_testing::{client_for, eventually, http_response};
+use rivulet_testing::{client_for, eventually, free_port, http_response};
 
 const COLD_FUNCTIONS: usize = 20;
 const WRK_SECONDS: &str = "10s";
@@ -222,11 +222,7 @@ fn wrk(url: &str) -> Wrk {
 
 /// nginx in front of `upstream`, keep-alive to it, on a free port; returns (child, port).
 fn nginx(dir: &Path, upstream: &str) -> (Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port().unwrap();
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
@@ -246,14 +242,7 @@ fn nginx(dir: &Path, upstream: &str) -> (Child, u16) {
 
 /// `rivulet router` as its own process on free ports; returns it and its public URL.
 fn standalone_router(kubeconfig: &Path) -> (Child, String) {
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (public, internal) = (free(), free());
+    let (public, internal) = (free_port().unwrap(), free_port().unwrap());
     let child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
         .args(["router", "--port", &public.to_string(), "--internal-addr"])
         .arg(format!("127.0.0.1:{internal}"))

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rivulet_testing::{eventually, http, http_response};
+use rivulet_testing::{eventually, free_port, http, http_response};
 
 const REQUEST_WAIT: Duration = Duration::from_secs(90);
 
@@ -304,14 +304,7 @@ struct ExternalRouter {
 
 impl ExternalRouter {
     fn start(up: &Up) -> Self {
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        };
-        let (public, internal) = (free(), free());
+        let (public, internal) = (free_port().unwrap(), free_port().unwrap());
         let child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
             .args(["router", "--port", &public.to_string(), "--internal-addr"])
             .arg(format!("127.0.0.1:{internal}"))

@@ -15,6 +15,18 @@ pub struct Wanted<'a> {
     pub message: String,
 }
 
+impl Wanted<'_> {
+    /// `Ready=False` for `reason`, with a message naming the field and the fix.
+    pub fn not_ready(reason: &str, message: String) -> Wanted<'_> {
+        Wanted {
+            type_: rivulet_api::keys::conditions::READY,
+            status: false,
+            reason,
+            message,
+        }
+    }
+}
+
 /// Sets `wanted` in `conditions`, keeping `lastTransitionTime` when the status did not change,
 /// so an unchanged object produces an identical status (and no write).
 pub fn set(

@@ -73,6 +73,13 @@ pub async fn client_for(kubeconfig: &std::path::Path) -> Result<kube::Client, St
     kube::Client::try_from(config).map_err(|e| StartError(e.to_string()))
 }
 
+/// A TCP port that was free on 127.0.0.1 a moment ago, for a process that binds it itself.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout` naming `what` and
 /// the last observation.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T

@@ -67,7 +67,7 @@ pub async fn run(
     let errors = validate_kubernetes_watch_trigger(&trigger);
     if !errors.is_empty() {
         status
-            .ready(not_ready(REASON_INVALID_SPEC, errors.to_string()))
+            .ready(Wanted::not_ready(REASON_INVALID_SPEC, errors.to_string()))
             .await;
         return;
     }
@@ -82,7 +82,10 @@ pub async fn run(
             reference.reference_type
         );
         status
-            .ready(not_ready(reasons::UNSUPPORTED_FUNCTION_REFERENCE, message))
+            .ready(Wanted::not_ready(
+                reasons::UNSUPPORTED_FUNCTION_REFERENCE,
+                message,
+            ))
             .await;
         return;
     };
@@ -115,15 +118,6 @@ pub async fn run(
             .and_then(|s| s.delivery),
     );
     watch.run(&mut stop).await;
-}
-
-fn not_ready(reason: &'static str, message: String) -> Wanted<'static> {
-    Wanted {
-        type_: READY,
-        status: false,
-        reason,
-        message,
-    }
 }
 
 /// Delivery progress of the current subscription.
@@ -193,7 +187,7 @@ impl Watch {
                 Err(e) => {
                     warn!(function = %self.function, "{e}");
                     self.status
-                        .ready(not_ready(reasons::WATCH_FAILED, e.to_string()))
+                        .ready(Wanted::not_ready(reasons::WATCH_FAILED, e.to_string()))
                         .await;
                     delays.next().unwrap_or(Duration::from_secs(30))
                 }

@@ -94,20 +94,11 @@ impl Error {
     }
 }
 
-fn not_ready(reason: &'static str, message: String) -> Wanted<'static> {
-    Wanted {
-        type_: READY,
-        status: false,
-        reason,
-        message,
-    }
-}
-
 /// The spec's problem, if any, that keeps it from being deployed (pure).
 pub fn spec_problem(trigger: &MessageQueueTrigger) -> Option<Wanted<'static>> {
     let kind = trigger.spec.mqtkind.as_deref().unwrap_or("fission");
     if kind != "keda" {
-        return Some(not_ready(
+        return Some(Wanted::not_ready(
             reasons::UNSUPPORTED_MQT_KIND,
             format!(
                 "spec.mqtkind: {kind:?} is not supported: Rivulet runs message queue triggers through KEDA connectors only (set mqtkind: keda); Fission's own Kafka consumer is not provided"
@@ -116,10 +107,10 @@ pub fn spec_problem(trigger: &MessageQueueTrigger) -> Option<Wanted<'static>> {
     }
     let errors = validate_message_queue_trigger(trigger);
     if !errors.is_empty() {
-        return Some(not_ready(REASON_INVALID_SPEC, errors.to_string()));
+        return Some(Wanted::not_ready(REASON_INVALID_SPEC, errors.to_string()));
     }
     if trigger.spec.functionref.reference_type != "name" {
-        return Some(not_ready(
+        return Some(Wanted::not_ready(
             REASON_INVALID_SPEC,
             format!(
                 "spec.functionref.type: {:?} is not supported by message queue triggers; use \"name\"",
@@ -182,7 +173,7 @@ pub async fn reconcile(
     }
     if !keda_served(&ctx.client).await? {
         status
-            .ready(not_ready(
+            .ready(Wanted::not_ready(
                 reasons::KEDA_NOT_INSTALLED,
                 format!(
                     "KEDA's {KEDA_API_VERSION} ScaledObject and TriggerAuthentication are not served: install KEDA (https://keda.sh); the connector is deployed as soon as its CRDs are"
@@ -207,14 +198,14 @@ pub async fn reconcile(
         Ok(desired) => desired,
         Err(e) => {
             status
-                .ready(not_ready(REASON_INVALID_SPEC, e.to_string()))
+                .ready(Wanted::not_ready(REASON_INVALID_SPEC, e.to_string()))
                 .await;
             return Ok(Action::await_change());
         }
     };
     if let Some(object) = taken(&targets, &uid).await? {
         status
-            .ready(not_ready(
+            .ready(Wanted::not_ready(
                 reasons::NAME_CONFLICT,
                 format!(
                     "{object} already exists in {namespace} and does not belong to this trigger; Rivulet does not take it over: rename the trigger or remove that object"
@@ -260,7 +251,7 @@ async fn referenced_secret_keys(
             name: name.clone(),
             source,
         }),
-        Ok(None) => Ok(Err(not_ready(
+        Ok(None) => Ok(Err(Wanted::not_ready(
             reasons::SECRET_NOT_FOUND,
             format!("spec.secret: Secret {namespace}/{name} does not exist"),
         ))),

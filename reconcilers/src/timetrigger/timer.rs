@@ -64,15 +64,9 @@ pub fn next_fire(schedule: &Schedule, last: Timestamp, now: Timestamp) -> Option
 
 /// What a trigger fires and when, or why it cannot fire (pure).
 pub fn plan(trigger: &TimeTrigger) -> Result<(Invocation, Schedule), Wanted<'static>> {
-    let not_ready = |reason, message| Wanted {
-        type_: READY,
-        status: false,
-        reason,
-        message,
-    };
     let errors = validate_time_trigger(trigger);
     if !errors.is_empty() {
-        return Err(not_ready(REASON_INVALID_SPEC, errors.to_string()));
+        return Err(Wanted::not_ready(REASON_INVALID_SPEC, errors.to_string()));
     }
     let reference = &trigger.spec.functionref;
     let call = (reference.reference_type == "name")
@@ -89,11 +83,11 @@ pub fn plan(trigger: &TimeTrigger) -> Result<(Invocation, Schedule), Wanted<'sta
                 "spec.functionref.type: {:?} is not supported by time triggers; use \"name\" with spec.functionref.name",
                 reference.reference_type
             );
-            not_ready(reasons::UNSUPPORTED_FUNCTION_REFERENCE, message)
+            Wanted::not_ready(reasons::UNSUPPORTED_FUNCTION_REFERENCE, message)
         })?;
     let schedule = Schedule::parse(&trigger.spec.cron).map_err(|e| {
         let message = format!("spec.cron: invalid cron spec {:?}: {e}", trigger.spec.cron);
-        not_ready(REASON_INVALID_SPEC, message)
+        Wanted::not_ready(REASON_INVALID_SPEC, message)
     })?;
     Ok((call, schedule))
 }
@@ -124,12 +118,7 @@ pub async fn run(shared: Arc<TriggerContext>, trigger: Arc<TimeTrigger>, mut sto
             trigger.spec.cron
         );
         status
-            .ready(Wanted {
-                type_: READY,
-                status: false,
-                reason: reasons::NEVER_FIRES,
-                message,
-            })
+            .ready(Wanted::not_ready(reasons::NEVER_FIRES, message))
             .await;
         return;
     };

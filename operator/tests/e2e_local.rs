@@ -291,6 +291,8 @@ async fn local_mode_end_to_end() {
     up.expect("GET", "/hello", "", 404, "").await;
 
     triggers_call_a_real_function(&up).await;
+    a_selector_switch_starts_a_new_subscription(&up).await;
+    watch_deliveries_are_retried_until_the_function_answers(&up).await;
     per_pod_and_concurrency_limits_then_idle_reaping(&up).await;
     a_new_router_reuses_the_specialized_pod(&up).await;
 }
@@ -476,58 +478,80 @@ def main():
     return 'recorded'
 ";
 
-/// A KubernetesWatchTrigger and a TimeTrigger calling a real function through the router's
-/// internal listener: the function sees Fission's headers and the object, only for objects
-/// matching the label selector, and the timer's calls.
-async fn triggers_call_a_real_function(up: &Up) {
-    let manifests = format!(
-        r"apiVersion: v1
-kind: Namespace
-metadata: {{name: watched}}
----
-apiVersion: fission.io/v1
+/// A Package, Function (one pod: `concurrency: 1`, `requestsPerPod: 100`, so module state is
+/// shared by every call) and a GET HTTPTrigger at `path`, for Python `code`.
+fn one_pod_function(name: &str, path: &str, code: &str) -> String {
+    format!(
+        r"apiVersion: fission.io/v1
 kind: Package
-metadata: {{name: recorder-pkg, namespace: default}}
+metadata: {{name: {name}-pkg, namespace: default}}
 spec:
   environment: {{namespace: default, name: python}}
   deployment: {{type: literal, literal: {literal}}}
 ---
 apiVersion: fission.io/v1
 kind: Function
-metadata: {{name: recorder, namespace: default}}
+metadata: {{name: {name}, namespace: default}}
 spec:
   environment: {{namespace: default, name: python}}
-  package: {{packageref: {{namespace: default, name: recorder-pkg}}}}
+  package: {{packageref: {{namespace: default, name: {name}-pkg}}}}
   requestsPerPod: 100
   concurrency: 1
   InvokeStrategy: {{StrategyType: execution, ExecutionStrategy: {{ExecutorType: poolmgr}}}}
 ---
 apiVersion: fission.io/v1
 kind: HTTPTrigger
-metadata: {{name: recorder, namespace: default}}
+metadata: {{name: {name}, namespace: default}}
 spec:
-  relativeurl: /recorded
+  relativeurl: {path}
   methods: [GET]
-  functionref: {{type: name, name: recorder}}
+  functionref: {{type: name, name: {name}}}
+---
+",
+        literal = base64(code.as_bytes())
+    )
+}
+
+/// Answers 503 to its first two calls, then 200; GET lists the event types it received.
+const FLAKY: &str = r"import json
+from flask import request
+
+calls = []
+
+def main():
+    if request.method == 'GET':
+        return json.dumps(calls)
+    calls.append(request.headers.get('X-Kubernetes-Event-Type'))
+    if len(calls) <= 2:
+        return 'not yet', 503
+    return 'ok'
+";
+
+/// A KubernetesWatchTrigger and a TimeTrigger calling a real function through the router's
+/// internal listener: the function sees Fission's headers and the object, only for objects
+/// matching the label selector, and the timer's calls.
+async fn triggers_call_a_real_function(up: &Up) {
+    let triggers = r"apiVersion: v1
+kind: Namespace
+metadata: {name: watched}
 ---
 apiVersion: fission.io/v1
 kind: KubernetesWatchTrigger
-metadata: {{name: services, namespace: default}}
+metadata: {name: services, namespace: default}
 spec:
   namespace: watched
   type: service
-  labelselector: {{app: web}}
-  functionref: {{type: name, name: recorder}}
+  labelselector: {app: web}
+  functionref: {type: name, name: recorder}
 ---
 apiVersion: fission.io/v1
 kind: TimeTrigger
-metadata: {{name: tick, namespace: default}}
+metadata: {name: tick, namespace: default}
 spec:
   cron: '@every 1s'
-  functionref: {{type: name, name: recorder}}
-",
-        literal = base64(RECORDER.as_bytes())
-    );
+  functionref: {type: name, name: recorder}
+";
+    let manifests = one_pod_function("recorder", "/recorded", RECORDER) + triggers;
     up.kubectl(&["apply", "-f", "-"], Some(&manifests));
     let service = |name: &str, app: &str| {
         format!(
@@ -575,6 +599,81 @@ spec:
     );
     assert_eq!(status.trim(), "Watching Delivered");
     up.kubectl(&["delete", "timetrigger/tick"], None);
+}
+
+/// Switching the selector takes effect at once: the new subscription starts with db.
+async fn a_selector_switch_starts_a_new_subscription(up: &Up) {
+    up.kubectl(
+        &[
+            "patch",
+            "kuberneteswatchtrigger/services",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"labelselector":{"app":"db"}}}"#,
+        ],
+        None,
+    );
+    let url = up.url("/recorded");
+    eventually(REQUEST_WAIT, "ADDED db after the selector switch", || {
+        let url = url.clone();
+        async move {
+            let (_, text) = http("GET", &url, "").await.map_err(|e| e.to_string())?;
+            let calls: Vec<serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| format!("{text:?}: {e}"))?;
+            if calls
+                .iter()
+                .any(|c| c["name"] == "db" && c["event"] == "ADDED")
+            {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        }
+    })
+    .await;
+}
+
+/// A function that fails twice with 503 gets the event a third time, and it counts once.
+async fn watch_deliveries_are_retried_until_the_function_answers(up: &Up) {
+    let flaky_trigger = r"apiVersion: fission.io/v1
+kind: KubernetesWatchTrigger
+metadata: {name: flaky, namespace: default}
+spec:
+  namespace: watched
+  type: service
+  labelselector: {app: web}
+  functionref: {type: name, name: flaky}
+";
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&(one_pod_function("flaky", "/flaky-calls", FLAKY) + flaky_trigger)),
+    );
+    up.expect(
+        "GET",
+        "/flaky-calls",
+        "",
+        200,
+        r#"["ADDED", "ADDED", "ADDED"]"#,
+    )
+    .await;
+    let delivery = eventually(REQUEST_WAIT, "flaky delivery counted", || async {
+        let out = up.kubectl(
+            &[
+                "get",
+                "kuberneteswatchtrigger/flaky",
+                "-o",
+                "jsonpath={.status.delivery.delivered} {.status.delivery.failed}",
+            ],
+            None,
+        );
+        if out.trim() == "1 0" {
+            Ok(out)
+        } else {
+            Err(out)
+        }
+    })
+    .await;
+    assert_eq!(delivery.trim(), "1 0");
 }
 
 /// The seed experiment: three clusters, namespace liqo-demo, a pool of 9 placed 3 per cluster,

@@ -119,9 +119,12 @@ pub enum Disposition {
     Retry,
 }
 
-/// Classifies an HTTP status (pure).
-pub fn disposition(status: StatusCode) -> Disposition {
+/// Classifies an answer (pure). The router's own 404 (header
+/// [`rivulet_router::headers::NO_ROUTE`]) means the function is not routed yet, for example
+/// when it was applied together with its trigger: that is retried; a function's 404 is not.
+pub fn disposition(status: StatusCode, no_route: bool) -> Disposition {
     if status.is_server_error()
+        || (status == StatusCode::NOT_FOUND && no_route)
         || status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
     {
@@ -248,7 +251,10 @@ impl Deliverer {
             let end = body.len().min(BODY_EXCERPT);
             String::from_utf8_lossy(&body[..end]).trim().to_owned()
         };
-        match disposition(parts.status) {
+        let no_route = parts
+            .headers
+            .contains_key(rivulet_router::headers::NO_ROUTE);
+        match disposition(parts.status, no_route) {
             Disposition::Delivered => Attempt::Done(Outcome::Delivered {
                 status: parts.status.as_u16(),
                 attempts,
@@ -285,15 +291,28 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        assert_eq!(disposition(StatusCode::OK), Disposition::Delivered);
-        assert_eq!(disposition(StatusCode::FOUND), Disposition::Delivered);
-        assert_eq!(disposition(StatusCode::NOT_FOUND), Disposition::Reject);
+        assert_eq!(disposition(StatusCode::OK, false), Disposition::Delivered);
         assert_eq!(
-            disposition(StatusCode::TOO_MANY_REQUESTS),
+            disposition(StatusCode::FOUND, false),
+            Disposition::Delivered
+        );
+        assert_eq!(
+            disposition(StatusCode::NOT_FOUND, false),
+            Disposition::Reject
+        );
+        assert_eq!(disposition(StatusCode::NOT_FOUND, true), Disposition::Retry);
+        assert_eq!(
+            disposition(StatusCode::TOO_MANY_REQUESTS, false),
             Disposition::Retry
         );
-        assert_eq!(disposition(StatusCode::REQUEST_TIMEOUT), Disposition::Retry);
-        assert_eq!(disposition(StatusCode::BAD_GATEWAY), Disposition::Retry);
+        assert_eq!(
+            disposition(StatusCode::REQUEST_TIMEOUT, false),
+            Disposition::Retry
+        );
+        assert_eq!(
+            disposition(StatusCode::BAD_GATEWAY, false),
+            Disposition::Retry
+        );
     }
 
     #[test]

@@ -13,6 +13,9 @@ use hyper::http::{HeaderMap, HeaderName, HeaderValue, Uri, request};
 
 /// Prefix of the per-variable headers, lower case (`x-fission-params-<name>`).
 pub const PARAMS_HEADER_PREFIX: &str = "x-fission-params-";
+/// On the router's own 404 (no route matched): tells callers such as trigger deliveries that the
+/// function is not routed (yet), as opposed to a 404 the function itself answered.
+pub const NO_ROUTE: HeaderName = HeaderName::from_static("x-rivulet-no-route");
 /// UID of the function serving the request.
 pub const FUNCTION_UID: HeaderName = HeaderName::from_static("x-fission-function-uid");
 /// Name of the function serving the request.

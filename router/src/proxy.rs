@@ -326,6 +326,9 @@ pub fn not_found<G>() -> Response<ProxyBody<G>> {
         HeaderValue::from_static("nosniff"),
     );
     response
+        .headers_mut()
+        .insert(crate::headers::NO_ROUTE, HeaderValue::from_static("1"));
+    response
 }
 
 /// 405 with `Allow` and an empty body (mux writes no body; `Allow` is Rivulet's addition, which

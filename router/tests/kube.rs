@@ -224,9 +224,12 @@ async fn two_routers_racing_for_one_warm_pod_claim_it_once() {
     let (ra, rb) = tokio::join!(get(a.public_addr, "/hello"), get(b.public_addr, "/hello"));
     let mut statuses = [ra.status, rb.status];
     statuses.sort();
-    assert_eq!(
-        statuses,
-        [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE],
+    // The loser of the claim answers 503 after its pool wait; on a slow machine the second
+    // request may instead arrive after the winner finished, and its router then adopts the
+    // specialized pod (re-discovery) and answers 200. Either way: one claim, one specialization.
+    assert!(
+        statuses == [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE]
+            || statuses == [StatusCode::OK, StatusCode::OK],
         "{ra:?} {rb:?}"
     );
     assert_eq!(fake.state.specializations.lock().unwrap().len(), 1);

@@ -481,35 +481,10 @@ def main():
 /// A Package, Function (one pod: `concurrency: 1`, `requestsPerPod: 100`, so module state is
 /// shared by every call) and a GET HTTPTrigger at `path`, for Python `code`.
 fn one_pod_function(name: &str, path: &str, code: &str) -> String {
-    format!(
-        r"apiVersion: fission.io/v1
-kind: Package
-metadata: {{name: {name}-pkg, namespace: default}}
-spec:
-  environment: {{namespace: default, name: python}}
-  deployment: {{type: literal, literal: {literal}}}
----
-apiVersion: fission.io/v1
-kind: Function
-metadata: {{name: {name}, namespace: default}}
-spec:
-  environment: {{namespace: default, name: python}}
-  package: {{packageref: {{namespace: default, name: {name}-pkg}}}}
-  requestsPerPod: 100
-  concurrency: 1
-  InvokeStrategy: {{StrategyType: execution, ExecutionStrategy: {{ExecutorType: poolmgr}}}}
----
-apiVersion: fission.io/v1
-kind: HTTPTrigger
-metadata: {{name: {name}, namespace: default}}
-spec:
-  relativeurl: {path}
-  methods: [GET]
-  functionref: {{type: name, name: {name}}}
----
-",
-        literal = base64(code.as_bytes())
-    )
+    python_function(name, path, code, "1").replace(
+        "  InvokeStrategy:",
+        "  requestsPerPod: 100\n  concurrency: 1\n  InvokeStrategy:",
+    ) + "---\n"
 }
 
 /// Answers 503 to its first two calls, then 200; GET lists the event types it received.

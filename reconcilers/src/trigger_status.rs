@@ -9,6 +9,7 @@ use kube::api::{Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Resource, ResourceExt};
+use rivulet_api::ConditionedStatus;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use tracing::warn;
@@ -42,14 +43,15 @@ where
         + Debug
         + DeserializeOwned,
 {
-    /// A writer for `object`, whose current conditions are `conditions`.
+    /// A writer for `object`, whose current status (if any) is `current`.
     pub fn new(
         client: kube::Client,
         recorder: Recorder,
         field_manager: &'static str,
         object: &K,
-        conditions: Vec<Condition>,
+        current: Option<&ConditionedStatus>,
     ) -> Self {
+        let conditions = current.map(|c| c.conditions.clone()).unwrap_or_default();
         Self {
             api: Api::namespaced(client, &object.namespace().unwrap_or_default()),
             name: object.name_any(),

@@ -34,49 +34,6 @@ async fn create_env(client: &Client, namespace: &str, name: &str, poolsize: i32)
 }
 
 /// Warm pods per cluster label.
-async fn warm_counts(client: &Client, namespace: &str) -> BTreeMap<String, usize> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let list = pods
-        .list(&ListParams::default().labels("executorType=poolmgr,managed=true"))
-        .await
-        .unwrap();
-    let mut counts = BTreeMap::new();
-    for pod in list
-        .items
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-    {
-        *counts
-            .entry(
-                pod.labels()
-                    .get("rivulet.dev/cluster")
-                    .cloned()
-                    .unwrap_or_default(),
-            )
-            .or_insert(0) += 1;
-    }
-    counts
-}
-
-async fn wait_counts(client: &Client, namespace: &str, expected: &[(&str, usize)]) {
-    let expected: BTreeMap<String, usize> = expected
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), *v))
-        .collect();
-    eventually(WAIT, &format!("warm pods {expected:?}"), || {
-        let expected = expected.clone();
-        async move {
-            let counts = warm_counts(client, namespace).await;
-            if counts == expected {
-                Ok(())
-            } else {
-                Err(format!("{counts:?}"))
-            }
-        }
-    })
-    .await;
-}
-
 /// A context for calling `reconcile` directly (as a freshly started controller would).
 async fn direct_context(client: &Client) -> Arc<Context> {
     let (nodes, writer) = reflector::store::<Node>();

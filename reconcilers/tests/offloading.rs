@@ -11,7 +11,6 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -56,39 +55,6 @@ async fn create_env(client: &Client, namespace: &str, name: &str, poolsize: i32)
 }
 
 /// Warm pods per cluster label.
-async fn warm_counts(client: &Client, namespace: &str) -> BTreeMap<String, usize> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let list = pods
-        .list(&ListParams::default().labels("executorType=poolmgr,managed=true"))
-        .await
-        .unwrap();
-    let mut counts = BTreeMap::new();
-    for pod in &list.items {
-        let cluster = pod.labels().get("rivulet.dev/cluster").cloned();
-        *counts.entry(cluster.unwrap_or_default()).or_insert(0) += 1;
-    }
-    counts
-}
-
-async fn wait_counts(client: &Client, namespace: &str, expected: &[(&str, usize)]) {
-    let expected: BTreeMap<String, usize> = expected
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), *v))
-        .collect();
-    eventually(WAIT, &format!("warm pods {expected:?}"), || {
-        let expected = expected.clone();
-        async move {
-            let counts = warm_counts(client, namespace).await;
-            if counts == expected {
-                Ok(())
-            } else {
-                Err(format!("{counts:?}"))
-            }
-        }
-    })
-    .await;
-}
-
 fn offloadings(client: &Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &offloading_resource())
 }
@@ -243,22 +209,12 @@ async fn foreign_offloading(client: &Client, namespace: &str, ids: &[&str]) -> D
     } else {
         json!({"nodeSelectorTerms": [{"matchExpressions": [{"key": "liqo.io/remote-cluster-id", "operator": "In", "values": ids}]}]})
     };
-    let object: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "offloading.liqo.io/v1beta1", "kind": "NamespaceOffloading",
-        "metadata": {"name": "offloading", "namespace": namespace},
-        "spec": {"namespaceMappingStrategy": "DefaultName", "podOffloadingStrategy": "LocalAndRemote", "clusterSelector": selector}
-    }))
-    .unwrap();
-    let api = offloadings(client, namespace);
-    api.create(&PostParams::default(), &object).await.unwrap();
-    let status = json!({"status": {"offloadingPhase": "Ready", "observedGeneration": 1}});
-    api.patch_status(
-        "offloading",
-        &PatchParams::default(),
-        &Patch::Merge(&status),
+    create_ready_offloading(
+        client,
+        namespace,
+        json!({"namespaceMappingStrategy": "DefaultName", "podOffloadingStrategy": "LocalAndRemote", "clusterSelector": selector}),
     )
     .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

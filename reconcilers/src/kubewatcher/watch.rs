@@ -52,17 +52,12 @@ pub async fn run(
     trigger: Arc<KubernetesWatchTrigger>,
     mut stop: StopSignal,
 ) {
-    let conditions = trigger
-        .status
-        .as_ref()
-        .map(|s| s.conditioned.conditions.clone())
-        .unwrap_or_default();
     let mut status = StatusWriter::new(
         shared.client.clone(),
         shared.recorder.clone(),
         FIELD_MANAGER,
         trigger.as_ref(),
-        conditions,
+        trigger.status.as_ref().map(|s| &s.conditioned),
     );
     let errors = validate_kubernetes_watch_trigger(&trigger);
     if !errors.is_empty() {

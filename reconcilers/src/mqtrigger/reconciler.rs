@@ -151,11 +151,7 @@ pub async fn reconcile(
         ctx.recorder.clone(),
         FIELD_MANAGER,
         trigger.as_ref(),
-        trigger
-            .status
-            .as_ref()
-            .map(|s| s.conditions.clone())
-            .unwrap_or_default(),
+        trigger.status.as_ref(),
     );
     let uid = trigger.uid().unwrap_or_default();
     let targets = Target::all_of(

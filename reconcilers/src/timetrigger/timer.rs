@@ -99,11 +99,7 @@ pub async fn run(shared: Arc<TriggerContext>, trigger: Arc<TimeTrigger>, mut sto
         shared.recorder.clone(),
         FIELD_MANAGER,
         trigger.as_ref(),
-        trigger
-            .status
-            .as_ref()
-            .map(|s| s.conditioned.conditions.clone())
-            .unwrap_or_default(),
+        trigger.status.as_ref().map(|s| &s.conditioned),
     );
     let (call, schedule) = match plan(&trigger) {
         Ok(plan) => plan,

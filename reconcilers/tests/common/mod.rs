@@ -2,12 +2,13 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test code
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use kube::api::{ApiResource, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
 use rivulet_testing::eventually;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -77,14 +78,28 @@ pub async fn add_namespace(client: &Client, name: &str) {
         .unwrap();
 }
 
+/// Rivulet's NamespaceOffloading in `namespace`, marked Ready.
 pub async fn mark_offloading_ready(client: &Client, namespace: &str) {
-    let resource = offloading_resource();
+    create_ready_offloading(
+        client,
+        namespace,
+        json!({"namespaceMappingStrategy": "EnforceSameName", "podOffloadingStrategy": "LocalAndRemote"}),
+    )
+    .await;
+}
+
+/// A NamespaceOffloading `offloading` with `spec`, marked Ready as Liqo would.
+pub async fn create_ready_offloading(
+    client: &Client,
+    namespace: &str,
+    spec: Value,
+) -> kube::api::DynamicObject {
     let api: Api<kube::api::DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &resource);
+        Api::namespaced_with(client.clone(), namespace, &offloading_resource());
     let object: kube::api::DynamicObject = serde_json::from_value(json!({
         "apiVersion": "offloading.liqo.io/v1beta1", "kind": "NamespaceOffloading",
         "metadata": {"name": "offloading", "namespace": namespace},
-        "spec": {"namespaceMappingStrategy": "EnforceSameName", "podOffloadingStrategy": "LocalAndRemote"}
+        "spec": spec
     }))
     .unwrap();
     api.create(&PostParams::default(), &object).await.unwrap();
@@ -95,7 +110,7 @@ pub async fn mark_offloading_ready(client: &Client, namespace: &str) {
         &Patch::Merge(&status),
     )
     .await
-    .unwrap();
+    .unwrap()
 }
 
 pub fn offloading_resource() -> ApiResource {
@@ -156,4 +171,49 @@ where
         }
     })
     .await
+}
+
+/// Warm (unclaimed, not terminating) pool pods of `namespace` per cluster label.
+pub async fn warm_counts(client: &Client, namespace: &str) -> BTreeMap<String, usize> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels("executorType=poolmgr,managed=true"))
+        .await
+        .unwrap();
+    let mut counts = BTreeMap::new();
+    for pod in list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+    {
+        *counts
+            .entry(
+                pod.labels()
+                    .get("rivulet.dev/cluster")
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Waits until the warm pods per cluster are exactly `expected`.
+pub async fn wait_counts(client: &Client, namespace: &str, expected: &[(&str, usize)]) {
+    let expected: BTreeMap<String, usize> = expected
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect();
+    eventually(WAIT, &format!("warm pods {expected:?}"), || {
+        let expected = expected.clone();
+        async move {
+            let counts = warm_counts(client, namespace).await;
+            if counts == expected {
+                Ok(())
+            } else {
+                Err(format!("{counts:?}"))
+            }
+        }
+    })
+    .await;
 }

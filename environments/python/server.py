@@ -22,6 +22,10 @@ SHUTDOWN_GRACE_SECONDS = 2
 # Idle keep-alive connections stay open longer than a proxy's pool usually keeps them, so the
 # proxy, not the runtime, closes them and never reuses a connection being closed.
 IDLE_TIMEOUT_SECONDS = 60
+# Pending connections the kernel queues before accept (cheroot's default of 5 drops SYNs as soon
+# as a proxy opens a few connections at once, and each drop costs the client a 1 s retransmit).
+# The kernel caps it at net.core.somaxconn.
+ACCEPT_BACKLOG = 1024
 
 
 def main():
@@ -39,7 +43,13 @@ def main():
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
         timeout=IDLE_TIMEOUT_SECONDS,
         server_name="rivulet-python-runtime",
+        request_queue_size=ACCEPT_BACKLOG,
     )
+    # cheroot answers `Connection: close` once 10 connections are open, so a proxy keeping more
+    # than 10 keep-alive connections reconnects on nearly every request (and overflows the
+    # backlog). Idle connections cost no thread here, so keep them all; IDLE_TIMEOUT_SECONDS
+    # still closes the idle ones.
+    server.keep_alive_conn_limit = None
 
     def stop(signum, _frame):
         # Once is enough: a second signal must not interrupt the shutdown below.

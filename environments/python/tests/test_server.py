@@ -172,6 +172,25 @@ class ServerProcessTest(PodTestCase):
         finally:
             conn.close()
 
+    def test_many_keep_alive_connections_stay_open(self):
+        # A proxy in front keeps one connection per concurrent request; the runtime must not
+        # close them after each response (cheroot closes all but 10 by default).
+        self.copy_example("hello.py", "/userfunc/deployarchive/hello.py")
+        self.assertEqual(self.specialize("hello.main")[0], 200)
+        connections = [http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10) for _ in range(40)]
+        try:
+            for conn in connections:
+                conn.request("GET", "/")
+            closing = 0
+            for conn in connections:
+                response = conn.getresponse()
+                self.assertEqual((response.status, response.read()), (200, b"Hello, World!\n"))
+                closing += response.getheader("Connection", "").lower() == "close"
+            self.assertEqual(closing, 0, "connections the runtime announced it would close")
+        finally:
+            for conn in connections:
+                conn.close()
+
     def test_specialize_error_text_over_http(self):
         self.write("/userfunc/deployarchive/broken.py", "def main(:\n")
         status, _, body = self.specialize("broken.main")

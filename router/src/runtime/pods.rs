@@ -1,14 +1,18 @@
 //! Pure helpers over Pod objects: readiness, warm-pool membership, specialized-pod identity, and
 //! the claim patch. No I/O.
 
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use k8s_openapi::api::core::v1::Pod;
 use rivulet_api::keys::{executor_types, fission_annotations, fission_labels, rivulet};
 use serde_json::{Value, json};
 
-/// A pod the router sends requests to: where it lives and where it listens.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub use super::activity::Usage;
+
+/// A pod the router sends requests to: where it lives and where it listens. Two `PodRef`s are
+/// the same pod when namespace, name and address match.
+#[derive(Debug)]
 pub struct PodRef {
     /// Namespace.
     pub namespace: String,
@@ -16,6 +20,38 @@ pub struct PodRef {
     pub name: String,
     /// `<podIP>:<port>`.
     pub address: SocketAddr,
+    /// Requests on this pod, for activity publishing.
+    pub usage: Usage,
+}
+
+impl PodRef {
+    /// A pod with no requests counted yet.
+    pub fn new(namespace: String, name: String, address: SocketAddr) -> Self {
+        Self {
+            namespace,
+            name,
+            address,
+            usage: Usage::default(),
+        }
+    }
+}
+
+impl PartialEq for PodRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.address == other.address
+            && self.name == other.name
+            && self.namespace == other.namespace
+    }
+}
+
+impl Eq for PodRef {}
+
+impl Hash for PodRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.namespace.hash(state);
+        self.name.hash(state);
+        self.address.hash(state);
+    }
 }
 
 fn label<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
@@ -56,11 +92,11 @@ pub fn pod_ip(pod: &Pod) -> Option<IpAddr> {
 
 /// The pod's address on `port`, with its namespace and name.
 pub fn pod_ref(pod: &Pod, port: u16) -> Option<PodRef> {
-    Some(PodRef {
-        namespace: pod.metadata.namespace.clone()?,
-        name: pod.metadata.name.clone()?,
-        address: SocketAddr::new(pod_ip(pod)?, port),
-    })
+    Some(PodRef::new(
+        pod.metadata.namespace.clone()?,
+        pod.metadata.name.clone()?,
+        SocketAddr::new(pod_ip(pod)?, port),
+    ))
 }
 
 /// The warm-pool selector of an environment (the environment reconciler's `warm_pod_selector`;

@@ -35,6 +35,10 @@ pub struct Args {
     /// Seconds a cold request waits for a ready warm pod before answering 503.
     #[arg(long, default_value_t = 30)]
     pub pool_wait: u64,
+    /// Data-plane worker threads, each with its own single-threaded runtime and upstream
+    /// connections [default: one per core].
+    #[arg(long, env = "RIVULET_ROUTER_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -50,6 +54,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?;
+    let defaults = RouterConfig::default();
     let config = RouterConfig {
         public_addr: SocketAddr::from(([0, 0, 0, 0], args.port)),
         internal_addr: args.internal_addr,
@@ -57,7 +62,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         internal_routes_on_public: args.internal_routes_on_public,
         drain_timeout: Duration::from_secs(args.drain_timeout),
         pool_wait: Duration::from_secs(args.pool_wait),
-        ..RouterConfig::default()
+        workers: args.workers.unwrap_or(defaults.workers),
+        ..defaults
     };
     let router = Router::start(client, config).await?;
     eprintln!(

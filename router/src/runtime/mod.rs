@@ -11,6 +11,7 @@ pub mod pods;
 pub mod poolmgr;
 pub mod registry;
 pub mod server;
+pub mod workers;
 
 use std::collections::HashSet;
 use std::fmt::Debug;
@@ -30,7 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::proxy::{ProxyClient, ProxyConfig};
+use crate::proxy::ProxyConfig;
 use crate::rng::{SplitMix64, WeightRng};
 use crate::routes::{RouteTable, RouteTableOptions};
 
@@ -63,8 +64,10 @@ pub struct RouterConfig {
     pub sync_timeout: Duration,
     /// `executorInstanceId` written on claimed pods (default: 8 random hex digits).
     pub instance_id: Option<String>,
-    /// The client to function pods.
+    /// The client to function pods (one pool per worker).
     pub proxy: ProxyConfig,
+    /// Data-plane worker threads (default: one per core). See [`workers`].
+    pub workers: usize,
 }
 
 impl Default for RouterConfig {
@@ -83,6 +86,7 @@ impl Default for RouterConfig {
             sync_timeout: Duration::from_mins(1),
             instance_id: None,
             proxy: ProxyConfig::default(),
+            workers: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         }
     }
 }
@@ -90,6 +94,9 @@ impl Default for RouterConfig {
 /// Why the router did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
+    /// The worker threads could not start.
+    #[error("cannot start the router's worker threads: {0}")]
+    Workers(std::io::Error),
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -122,6 +129,7 @@ pub struct RouterHandle {
     pub metrics: Metrics,
     shutdown: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
+    workers: workers::Workers,
     background: Vec<JoinHandle<()>>,
     drain_timeout: Duration,
 }
@@ -129,17 +137,24 @@ pub struct RouterHandle {
 impl RouterHandle {
     /// Stops accepting connections, waits up to the drain timeout for in-flight requests, then
     /// stops the caches. Returns `false` when the drain timed out (remaining requests are cut).
-    pub async fn shutdown(self) -> bool {
+    pub async fn shutdown(mut self) -> bool {
         let _ = self.shutdown.send(true);
         let servers = self.servers;
         let aborts: Vec<_> = servers.iter().map(JoinHandle::abort_handle).collect();
-        let drained = tokio::time::timeout(self.drain_timeout, futures::future::join_all(servers))
+        let workers = &mut self.workers;
+        let drain = async {
+            // The accept loops end first; that drops the dispatchers, so the workers drain.
+            futures::future::join_all(servers).await;
+            workers.drained().await;
+        };
+        let drained = tokio::time::timeout(self.drain_timeout, drain)
             .await
             .is_ok();
         if !drained {
             for abort in aborts {
                 abort.abort();
             }
+            self.workers.abort();
         }
         for task in self.background {
             task.abort();
@@ -267,7 +282,7 @@ struct Listeners {
 
 async fn listen(
     config: &RouterConfig,
-    state: &Arc<server::State>,
+    workers: workers::Dispatch,
     stop: &watch::Receiver<bool>,
 ) -> Result<Listeners, RouterError> {
     let public = bind(config.public_addr).await?;
@@ -282,8 +297,9 @@ async fn listen(
         metrics_addr: None,
         servers: Vec::new(),
     };
+    let workers = Arc::new(workers);
     let mut spawn = |listener, port| {
-        let task = server::serve(listener, state.clone(), port, stop.clone());
+        let task = server::accept(listener, workers.clone(), port, stop.clone());
         listeners.servers.push(tokio::spawn(task));
     };
     if let Some(listener) = metrics {
@@ -337,7 +353,6 @@ impl Router {
             registry: registry::Registry::new(ctx),
             deploy: deploy::DeployIndex::default(),
             activity: activity::start(client.clone(), config.activity_interval),
-            proxy: ProxyClient::new(config.proxy),
             metrics: metrics.clone(),
             metrics_on_internal: config.metrics_addr.is_none(),
         });
@@ -368,8 +383,16 @@ impl Router {
         }));
 
         let (shutdown, stop) = watch::channel(false);
-        let listeners = match listen(&config, &state, &stop).await {
-            Ok(listeners) => listeners,
+        let started = workers::Workers::start(config.workers, &state, config.proxy, &stop)
+            .map_err(RouterError::Workers);
+        let listeners = match started {
+            Ok((dispatch, workers)) => listen(&config, dispatch, &stop)
+                .await
+                .map(|listeners| (listeners, workers)),
+            Err(error) => Err(error),
+        };
+        let (listeners, workers) = match listeners {
+            Ok(started) => started,
             Err(error) => {
                 for task in background {
                     task.abort();
@@ -386,6 +409,7 @@ impl Router {
             metrics,
             shutdown,
             servers: listeners.servers,
+            workers,
             background,
             drain_timeout: config.drain_timeout,
         })

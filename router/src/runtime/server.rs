@@ -1,7 +1,9 @@
 //! The HTTP side: listeners, the request handler, graceful shutdown.
 //!
-//! Every connection watches the shutdown flag: when it flips, hyper finishes the request in
-//! flight (including its streamed body) and closes the connection; the accept loop stops first.
+//! The accept loops run on the router's runtime and hand connections to the workers
+//! ([`super::workers`]), which serve them. Every connection watches the shutdown flag: when it
+//! flips, hyper finishes the request in flight (including its streamed body) and closes the
+//! connection; the accept loops stop first.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,9 +17,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rivulet_api::{ExecutorType, Function};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::activity::{Activity, InFlight};
@@ -25,6 +26,7 @@ use super::deploy::DeployIndex;
 use super::metrics::Metrics;
 use super::poolmgr::PoolSpecializer;
 use super::registry::Registry;
+use super::workers::Dispatch;
 use crate::admission::Lease;
 use crate::headers::{self, Rewrite};
 use crate::proxy::{self, ProxyBody, ProxyClient, ProxyError};
@@ -66,8 +68,6 @@ pub struct State {
     pub deploy: DeployIndex,
     /// Activity publisher.
     pub activity: Activity,
-    /// Client to function pods.
-    pub proxy: ProxyClient,
     /// Metrics.
     pub metrics: Metrics,
     /// `/metrics` is served on the internal listener.
@@ -90,54 +90,58 @@ impl State {
 
 type Reply = Response<ProxyBody<Guard>>;
 
-/// Serves `listener` until `shutdown` becomes true, then drains its connections.
-pub async fn serve(
+/// Accepts on `listener` until `shutdown` becomes true and hands each connection to a worker.
+pub async fn accept(
     listener: TcpListener,
-    state: Arc<State>,
+    workers: Arc<Dispatch>,
     port: Port,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => break,
         };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors and similar: keep serving the open connections.
-                tracing::warn!(%error, "accept failed");
-                continue;
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                workers.hand_over(stream, peer, port);
             }
-        };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let mut stop = shutdown.clone();
-        connections.spawn(async move {
-            let service = service_fn(move |request| handle(request, state.clone(), port, peer));
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
-        });
-        // Reap finished connections so the set does not grow.
-        while connections.try_join_next().is_some() {}
+            // Out of file descriptors and similar: keep serving the open connections.
+            Err(error) => tracing::warn!(%error, "accept failed"),
+        }
     }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
+}
+
+/// Serves one client connection until it closes, or until `stop` becomes true and the request
+/// in flight (with its streamed body) has finished.
+pub async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    port: Port,
+    state: Arc<State>,
+    proxy: ProxyClient,
+    mut stop: watch::Receiver<bool>,
+) {
+    let service =
+        service_fn(move |request| handle(request, state.clone(), proxy.clone(), port, peer));
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }
 
 async fn handle(
     request: Request<Incoming>,
     state: Arc<State>,
+    proxy: ProxyClient,
     port: Port,
     peer: SocketAddr,
 ) -> Result<Reply, Infallible> {
@@ -184,10 +188,10 @@ async fn handle(
         function.spec.executor_type(),
         Some(ExecutorType::Newdeploy | ExecutorType::Container)
     ) {
-        deployed(&state, &target, request, upstream).await
+        deployed(&state, &proxy, &target, request, upstream).await
     } else {
         // poolmgr, and anything the function reconciler reports as invalid.
-        pooled(&state, function, request, upstream).await
+        pooled(&state, &proxy, function, request, upstream).await
     };
     state.metrics.request(
         &target.key.namespace,
@@ -201,6 +205,7 @@ async fn handle(
 /// newdeploy/container: the next ready pod of the function's Deployment.
 async fn deployed(
     state: &State,
+    proxy: &ProxyClient,
     target: &FunctionTarget,
     request: Request<Incoming>,
     upstream: String,
@@ -208,7 +213,7 @@ async fn deployed(
     let function = &target.function;
     let timeout = rivulet_api::defaults::function_timeout(function.spec.function_timeout);
     match state.deploy.pick(function) {
-        Some(address) => forward(state, request, address, upstream, timeout, Guard::None).await,
+        Some(address) => forward(proxy, request, address, upstream, timeout, Guard::None).await,
         None => proxy::text_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!(
@@ -227,6 +232,7 @@ async fn deployed(
 /// poolmgr: a slot on a specialized pod, specializing one if admission says so.
 async fn pooled(
     state: &State,
+    proxy: &ProxyClient,
     function: &Arc<Function>,
     request: Request<Incoming>,
     upstream: String,
@@ -245,13 +251,13 @@ async fn pooled(
             let pod = lease.pod().clone();
             let in_flight = state.activity.begin(&pod);
             let guard = Guard::Pool(lease, in_flight);
-            forward(state, request, pod.address, upstream, timeout, guard).await
+            forward(proxy, request, pod.address, upstream, timeout, guard).await
         }
     }
 }
 
 async fn forward(
-    state: &State,
+    proxy: &ProxyClient,
     request: Request<Incoming>,
     address: SocketAddr,
     upstream: String,
@@ -261,8 +267,7 @@ async fn forward(
     let Ok(authority) = Authority::try_from(address.to_string()) else {
         return proxy::text_response(StatusCode::INTERNAL_SERVER_ERROR, "invalid pod address");
     };
-    match state
-        .proxy
+    match proxy
         .forward(request, &authority, upstream, timeout, guard)
         .await
     {

@@ -350,6 +350,25 @@ async fn a_new_router_reuses_the_specialized_pod(up: &Up) {
     up.expect("GET", "/sticky", "", 200, "sticky").await;
     let pods = specialized_pods(up, "sticky");
     assert_eq!(pods.len(), 1, "{pods:?}");
+    // The router writes `svcHost` just after its first answer; re-discovery keys on it.
+    eventually(REQUEST_WAIT, "svcHost written", || async {
+        let host = up.kubectl(
+            &[
+                "get",
+                "pod",
+                &pods[0],
+                "-o",
+                "jsonpath={.metadata.annotations.svcHost}",
+            ],
+            None,
+        );
+        if host.is_empty() {
+            Err("not yet".to_owned())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
     for _ in 0..2 {
         let router = ExternalRouter::start(up);
         let url = format!("{}/sticky", router.url);

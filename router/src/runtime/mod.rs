@@ -130,22 +130,25 @@ pub struct RouterHandle {
     shutdown: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     workers: workers::Workers,
+    pending: Arc<poolmgr::PendingWrites>,
     background: Vec<JoinHandle<()>>,
     drain_timeout: Duration,
 }
 
 impl RouterHandle {
-    /// Stops accepting connections, waits up to the drain timeout for in-flight requests, then
-    /// stops the caches. Returns `false` when the drain timed out (remaining requests are cut).
+    /// Stops accepting connections, waits up to the drain timeout for in-flight requests and the
+    /// writes they left pending, then stops the caches. Returns `false` when the drain timed out (remaining requests are cut).
     pub async fn shutdown(mut self) -> bool {
         let _ = self.shutdown.send(true);
         let servers = self.servers;
         let aborts: Vec<_> = servers.iter().map(JoinHandle::abort_handle).collect();
         let workers = &mut self.workers;
+        let pending = self.pending;
         let drain = async {
             // The accept loops end first; that drops the dispatchers, so the workers drain.
             futures::future::join_all(servers).await;
             workers.drained().await;
+            pending.idle().await;
         };
         let drained = tokio::time::timeout(self.drain_timeout, drain)
             .await
@@ -333,6 +336,7 @@ impl Router {
         ];
 
         let metrics = Metrics::new();
+        let pending = Arc::new(poolmgr::PendingWrites::default());
         let pod_changes = Arc::new(Notify::new());
         let instance_id = config
             .instance_id
@@ -347,6 +351,8 @@ impl Router {
             pool_wait: config.pool_wait,
             fetcher: fetcher::FetcherClient::default(),
             metrics: metrics.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            pending: pending.clone(),
         });
         let state = Arc::new(server::State {
             table: RwLock::new(Arc::new(RouteTable::default())),
@@ -410,6 +416,7 @@ impl Router {
             shutdown,
             servers: listeners.servers,
             workers,
+            pending,
             background,
             drain_timeout: config.drain_timeout,
         })

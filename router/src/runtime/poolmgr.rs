@@ -7,6 +7,7 @@
 //! it is never relabelled and never deleted by the router.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -45,6 +46,59 @@ pub struct PoolContext {
     pub fetcher: FetcherClient,
     /// Specialization counts and durations.
     pub metrics: Metrics,
+    /// The runtime that started the router: API work that must outlive a request (and a data
+    /// plane worker) runs there.
+    pub runtime: tokio::runtime::Handle,
+    /// Writes finished after the answer; shutdown waits for them.
+    pub pending: Arc<PendingWrites>,
+}
+
+/// API writes the router finishes after answering (the `svcHost` annotation). Shutdown waits
+/// for them, so a restarted router re-discovers every pod this one specialized.
+#[derive(Debug, Default)]
+pub struct PendingWrites {
+    count: AtomicUsize,
+    done: Notify,
+}
+
+/// Counts one pending write until dropped (finished or cancelled).
+struct PendingWrite(Arc<PendingWrites>);
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.done.notify_waiters();
+        }
+    }
+}
+
+impl PendingWrites {
+    /// Runs `write` on `runtime`, counted until it ends.
+    pub fn spawn(
+        self: &Arc<Self>,
+        runtime: &tokio::runtime::Handle,
+        write: impl Future<Output = ()> + Send + 'static,
+    ) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        let pending = PendingWrite(self.clone());
+        runtime.spawn(async move {
+            write.await;
+            drop(pending);
+        });
+    }
+
+    /// Resolves once no write is pending.
+    pub async fn idle(&self) {
+        loop {
+            let done = self.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            done.await;
+        }
+    }
 }
 
 impl std::fmt::Debug for PoolContext {
@@ -133,7 +187,15 @@ impl PoolSpecializer {
             .map_err(|e| SpecializeError::Failed(format!("pod {}: {e}", pod.name)))?;
         claimed.disarm();
         if !infinite {
-            self.annotate_svc_host(&pod).await;
+            // Off the request's path: only a restarted router reads it (re-discovery), and
+            // shutdown waits for it.
+            let annotate = annotate_svc_host(
+                self.ctx.client.clone(),
+                pod.namespace.clone(),
+                pod.name.clone(),
+                pod.address,
+            );
+            self.ctx.pending.spawn(&self.ctx.runtime, annotate);
         }
         Ok(pod)
     }
@@ -224,18 +286,24 @@ impl PoolSpecializer {
             ))),
         }
     }
+}
 
-    async fn annotate_svc_host(&self, pod: &PodRef) {
-        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &pod.namespace);
-        let patch = json!({"metadata": {"annotations": {
-            fission_annotations::SVC_HOST: pod.address.to_string()
-        }}});
-        if let Err(error) = api
-            .patch(&pod.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            tracing::warn!(pod = %pod.name, %error, "cannot annotate svcHost");
-        }
+/// Marks a claimed pod specialized: `svcHost` is its address (Fission's annotation).
+async fn annotate_svc_host(
+    client: Client,
+    namespace: String,
+    name: String,
+    address: std::net::SocketAddr,
+) {
+    let api: Api<Pod> = Api::namespaced(client, &namespace);
+    let patch = json!({"metadata": {"annotations": {
+        fission_annotations::SVC_HOST: address.to_string()
+    }}});
+    if let Err(error) = api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(pod = %name, %error, "cannot annotate svcHost");
     }
 }
 
@@ -300,11 +368,10 @@ impl Drop for ClaimedPod {
     }
 }
 
-/// Deletes a pod in the background (never blocks the caller).
+/// Deletes a pod in the background (never blocks the caller), on the router's runtime so a
+/// worker's shutdown does not cancel it.
 fn delete_pod(ctx: Arc<PoolContext>, namespace: String, name: String) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
+    let runtime = ctx.runtime.clone();
     runtime.spawn(async move {
         let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
         match api.delete(&name, &DeleteParams::default()).await {
@@ -313,4 +380,33 @@ fn delete_pod(ctx: Arc<PoolContext>, namespace: String, name: String) {
             Err(error) => tracing::warn!(pod = %name, %error, "cannot delete pod"),
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_waits_for_every_pending_write() {
+        let pending = Arc::new(PendingWrites::default());
+        pending.idle().await;
+        let runtime = tokio::runtime::Handle::current();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        pending.spawn(&runtime, async move {
+            let _ = released.await;
+        });
+        pending.spawn(&runtime, async {});
+        let idle = pending.idle();
+        tokio::pin!(idle);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), idle.as_mut())
+                .await
+                .is_err(),
+            "idle while a write is pending"
+        );
+        release.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), idle)
+            .await
+            .expect("idle once the writes end");
+    }
 }

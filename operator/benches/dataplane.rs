@@ -34,6 +34,8 @@ use rivulet_router::runtime::fetcher::FetcherClient;
 use rivulet_testing::{client_for, eventually, free_port, http_response};
 
 const COLD_FUNCTIONS: usize = 20;
+/// Warm pods of the benchmark's environment.
+const BENCH_POOL: usize = COLD_FUNCTIONS + 2;
 const WRK_SECONDS: &str = "10s";
 
 struct Up {
@@ -193,6 +195,7 @@ async fn first_byte(url: &str) -> (Duration, u16) {
 }
 
 struct Wrk {
+    requests: u64,
     requests_per_second: f64,
     p50: String,
     p99: String,
@@ -213,21 +216,31 @@ fn wrk(url: &str) -> Wrk {
         !text.contains("Non-2xx"),
         "errors during the wrk run against {url}:\n{text}"
     );
+    let requests = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in ")
+                .map(|(n, _)| n.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no request count in wrk output:\n{text}"));
     Wrk {
+        requests: requests.parse().unwrap(),
         requests_per_second: field("Requests/sec:").parse().unwrap(),
         p50: field("50%"),
         p99: field("99%"),
     }
 }
 
-/// nginx in front of `upstream`, keep-alive to it, on a free port; returns (child, port).
-fn nginx(dir: &Path, upstream: &str) -> (Child, u16) {
+/// nginx in front of `upstream`, keep-alive to it, on a free port, with `extra` directives in
+/// its `location`; returns (child, port).
+fn nginx(dir: &Path, upstream: &str, extra: &str) -> (Child, u16) {
     let port = free_port().unwrap();
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
         format!(
-            "daemon off;\nworker_processes auto;\npid {pid};\nerror_log stderr error;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  upstream fn {{ server {upstream}; keepalive 64; }}\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{ proxy_pass http://fn; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}\n  }}\n}}\n",
+            "daemon off;\nworker_processes auto;\npid {pid};\nerror_log stderr error;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  upstream fn {{ server {upstream}; keepalive 64; }}\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{ proxy_pass http://fn; proxy_http_version 1.1; proxy_set_header Connection \"\"; {extra} }}\n  }}\n}}\n",
             pid = dir.join("nginx.pid").display(),
             tmp = dir.display(),
         ),
@@ -238,6 +251,82 @@ fn nginx(dir: &Path, upstream: &str) -> (Child, u16) {
         .spawn()
         .expect("nginx is not installed: sudo apt-get install -y nginx-light");
     (child, port)
+}
+
+/// The headers Fission's router adds (and so ours does), set by nginx: the Python runtime
+/// parses every one of them, which costs it about a tenth of its throughput.
+fn router_headers(function: &Function) -> String {
+    let meta = &function.metadata;
+    [
+        ("X-Fission-Full-Url", "$request_uri".to_owned()),
+        ("X-Fission-Function-Uid", meta.uid.clone().unwrap()),
+        ("X-Fission-Function-Name", meta.name.clone().unwrap()),
+        (
+            "X-Fission-Function-Namespace",
+            meta.namespace.clone().unwrap(),
+        ),
+        (
+            "X-Fission-Function-Resourceversion",
+            meta.resource_version.clone().unwrap(),
+        ),
+        ("Forwarded", "\"host=$http_host;\"".to_owned()),
+        ("X-Forwarded-Host", "$http_host".to_owned()),
+        ("X-Forwarded-For", "$remote_addr".to_owned()),
+    ]
+    .iter()
+    .map(|(name, value)| format!("proxy_set_header {name} {value};"))
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+/// CPU time (user + system) used so far by process `pid` and its child processes (nginx's
+/// workers), in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let own = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    own + children
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .map(cpu_ticks)
+        .sum::<u64>()
+}
+
+/// `wrk` against `url`, with the CPU the proxy process `pid` spent per request.
+fn wrk_with_cpu(url: &str, pid: u32) -> (Wrk, f64) {
+    let before = cpu_ticks(pid);
+    let run = wrk(url);
+    let ticks = cpu_ticks(pid) - before;
+    // Clock ticks are 10 ms on Linux (USER_HZ = 100).
+    let micros = ticks as f64 * 10_000.0 / run.requests as f64;
+    (run, micros)
+}
+
+/// nginx with `extra` in front of `upstream`: its wrk run and its CPU per request (µs).
+fn behind_nginx(dir: &Path, upstream: &str, extra: &str) -> (Wrk, f64) {
+    let (mut child, port) = nginx(dir, upstream, extra);
+    let url = format!("http://127.0.0.1:{port}/");
+    let ready = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready() {
+        assert!(Instant::now() < deadline, "nginx did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let measured = wrk_with_cpu(&url, child.id());
+    // SIGTERM, not SIGKILL: the master then stops its workers.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    measured
 }
 
 /// `rivulet router` as its own process on free ports; returns it and its public URL.
@@ -265,8 +354,7 @@ async fn main() {
     );
     let up = up();
     let client = client_for(&up.kubeconfig).await.unwrap();
-    let mut manifests =
-        environment("bench", COLD_FUNCTIONS + 2) + &environment("floor", COLD_FUNCTIONS);
+    let mut manifests = environment("bench", BENCH_POOL) + &environment("floor", COLD_FUNCTIONS);
     // One pod serves every connection, as for the direct and nginx runs (Fission's default
     // requestsPerPod of 1 would specialize a pod per concurrent connection).
     manifests += &function(
@@ -280,7 +368,7 @@ async fn main() {
         manifests += &function(&format!("floor{i:02}"), "floor", "");
     }
     kubectl_apply(&up.kubeconfig, &manifests);
-    wait_for_warm(&client, "bench", COLD_FUNCTIONS + 2).await;
+    wait_for_warm(&client, "bench", BENCH_POOL).await;
     wait_for_warm(&client, "floor", COLD_FUNCTIONS).await;
     let route = |path: &str| format!("{}/{path}", up.router);
     eventually(Duration::from_mins(1), "routes served", || async {
@@ -305,20 +393,15 @@ async fn main() {
         .find(ready)
         .unwrap();
     let direct = format!("{}:8888", pod_ip(&warm_pod));
-    let nginx_dir = tempfile::tempdir().unwrap();
-    let (mut nginx_child, nginx_port) = nginx(nginx_dir.path(), &direct);
-    let nginx_url = format!("http://127.0.0.1:{nginx_port}/");
-    eventually(Duration::from_secs(10), "nginx up", || async {
-        http_response("GET", &nginx_url, "")
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await;
+    let warm_function: Function = Api::namespaced(client.clone(), "default")
+        .get("warm")
+        .await
+        .unwrap();
     let direct_run = wrk(&format!("http://{direct}/"));
-    let nginx_run = wrk(&nginx_url);
-    let _ = nginx_child.kill();
-    let _ = nginx_child.wait();
+    let plain_dir = tempfile::tempdir().unwrap();
+    let nginx_plain = behind_nginx(plain_dir.path(), &direct, "");
+    let headers_dir = tempfile::tempdir().unwrap();
+    let nginx_headers = behind_nginx(headers_dir.path(), &direct, &router_headers(&warm_function));
     let in_up = wrk(&route("warm"));
     // The router as deployed in a cluster: its own process, not sharing one with the API
     // server, node agent and reconcilers of local mode.
@@ -338,36 +421,51 @@ async fn main() {
         },
     )
     .await;
-    let alone = wrk(&format!("{standalone_url}/warm"));
+    let alone = wrk_with_cpu(&format!("{standalone_url}/warm"), standalone.id());
     let _ = Command::new("kill")
         .args(["-TERM", &standalone.id().to_string()])
         .status();
     let _ = standalone.wait();
     let results = [
-        ("direct to the runtime pod", direct_run),
-        ("nginx proxy_pass", nginx_run),
-        ("rivulet router (inside rivulet up)", in_up),
-        ("rivulet router (own process)", alone),
+        ("direct to the runtime pod", direct_run, None),
+        ("nginx proxy_pass", nginx_plain.0, Some(nginx_plain.1)),
+        (
+            "nginx proxy_pass adding the router's 8 headers",
+            nginx_headers.0,
+            Some(nginx_headers.1),
+        ),
+        ("rivulet router (inside rivulet up)", in_up, None),
+        ("rivulet router (own process)", alone.0, Some(alone.1)),
     ];
     println!("\n(a) warm path, wrk -t2 -c32 -d{WRK_SECONDS}, same specialized pod");
-    println!("| path | req/s | p50 | p99 |\n| --- | --- | --- | --- |");
-    for (name, r) in &results {
+    println!(
+        "| path | req/s | p50 | p99 | proxy CPU per request |\n| --- | --- | --- | --- | --- |"
+    );
+    for (name, r, cpu) in &results {
         println!(
-            "| {name} | {:.0} | {} | {} |",
-            r.requests_per_second, r.p50, r.p99
+            "| {name} | {:.0} | {} | {} | {} |",
+            r.requests_per_second,
+            r.p50,
+            r.p99,
+            cpu.map_or("-".to_owned(), |us| format!("{us:.0} µs"))
         );
     }
-    for (name, r) in &results[2..] {
-        println!(
-            "{name} / nginx req/s: {:.2}",
-            r.requests_per_second / results[1].1.requests_per_second
-        );
+    for (name, r, _) in &results[3..] {
+        for (baseline, b, _) in &results[1..3] {
+            println!(
+                "{name} / {baseline}: req/s {:.2}",
+                r.requests_per_second / b.requests_per_second
+            );
+        }
     }
 
     // (b) Cold start, one function at a time, each with a warm pod waiting.
     let mut cold = Vec::new();
     for i in 0..COLD_FUNCTIONS {
-        wait_for_warm(&client, "bench", 2).await;
+        // A settled pool: the replacement of the pod claimed last is up, so no runtime is
+        // booting (a Python start takes a core for about half a second) while this is timed,
+        // as for the floor below.
+        wait_for_warm(&client, "bench", BENCH_POOL).await;
         let (elapsed, status) = first_byte(&route(&format!("cold{i:02}"))).await;
         assert_eq!(status, 200, "cold{i:02}");
         cold.push(elapsed);

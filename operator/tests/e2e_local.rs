@@ -295,6 +295,149 @@ async fn local_mode_end_to_end() {
     watch_deliveries_are_retried_until_the_function_answers(&up).await;
     per_pod_and_concurrency_limits_then_idle_reaping(&up).await;
     a_new_router_reuses_the_specialized_pod(&up).await;
+
+    // Last, on a second `rivulet up` (one at a time: they would share pod addresses) whose
+    // controller is its own process.
+    drop(up);
+    a_restarted_controller_kills_nothing().await;
+}
+
+/// `rivulet controller --local-pods` against a `rivulet up --no-controller`, with leader
+/// election as in a cluster; killed when dropped.
+struct ExternalController {
+    child: Child,
+}
+
+impl ExternalController {
+    fn start(up: &Up, log: &str) -> Self {
+        let log = std::fs::File::create(up.dir.path().join(log)).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
+            .args([
+                "controller",
+                "--local-pods",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .env("KUBECONFIG", &up.kubeconfig)
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Self { child }
+    }
+
+    /// Sends `signal` and waits for the process to end.
+    fn stop(mut self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ExternalController {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `name uid` of every live pod of environment `python`, and how many of them are warm (in the
+/// pool) and Ready.
+fn python_pods(up: &Up) -> (Vec<String>, usize) {
+    let out = up.kubectl(
+        &[
+            "get",
+            "pods",
+            "-l",
+            "environmentName=python",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.metadata.uid} {.metadata.labels.managed} {.status.conditions[?(@.type==\"Ready\")].status} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+        ],
+        None,
+    );
+    let mut live = Vec::new();
+    let mut warm_ready = 0;
+    for line in out.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() != 4 {
+            continue; // terminating (deletionTimestamp set) or not reported yet
+        }
+        live.push(format!("{} {}", fields[0], fields[1]));
+        warm_ready += usize::from(fields[2] == "true" && fields[3] == "True");
+    }
+    live.sort();
+    (live, warm_ready)
+}
+
+/// Waits until environment `python` has `count` warm Ready pods; returns its live pods.
+async fn pool_settled(up: &Up, count: usize) -> Vec<String> {
+    eventually(
+        REQUEST_WAIT,
+        &format!("{count} warm python pods"),
+        || async {
+            let (live, warm) = python_pods(up);
+            if warm == count {
+                Ok(live)
+            } else {
+                Err(format!("{warm} warm; {live:?}"))
+            }
+        },
+    )
+    .await
+}
+
+/// Restarting the controller, gracefully (SIGTERM: it hands its Lease back) or by a crash
+/// (SIGKILL: the next one waits for the Lease to expire), deletes and recreates nothing: every
+/// warm and specialized pod keeps its UID and the function keeps answering. The new controller is
+/// at work: a pool resize made after the restart lands.
+async fn a_restarted_controller_kills_nothing() {
+    let up = Up::start_with(&["--no-controller"]);
+    let mut controller = ExternalController::start(&up, "controller-1.log");
+    let environment = "apiVersion: fission.io/v1\nkind: Environment\nmetadata: {name: python, namespace: default}\nspec: {version: 3, runtime: {image: fission/python-env}, poolsize: 3}\n---\n";
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(
+            &(environment.to_owned()
+                + &python_function(
+                    "steady",
+                    "/steady",
+                    "def main():\n    return 'steady'\n",
+                    "1",
+                )),
+        ),
+    );
+    up.expect("GET", "/steady", "", 200, "steady").await;
+    let mut before = pool_settled(&up, 3).await;
+    assert_eq!(before.len(), 4, "3 warm + 1 specialized: {before:?}");
+    let specialized = specialized_pods(&up, "steady");
+
+    for (restart, (signal, poolsize)) in [("-TERM", 4), ("-KILL", 5)].into_iter().enumerate() {
+        controller.stop(signal);
+        controller = ExternalController::start(&up, &format!("controller-{}.log", restart + 2));
+        up.kubectl(
+            &[
+                "patch",
+                "environment",
+                "python",
+                "--type=merge",
+                "-p",
+                &format!("{{\"spec\":{{\"poolsize\":{poolsize}}}}}"),
+            ],
+            None,
+        );
+        let after = pool_settled(&up, poolsize).await;
+        let kept: Vec<_> = before.iter().filter(|p| after.contains(p)).collect();
+        assert_eq!(
+            kept.len(),
+            before.len(),
+            "after a controller restart ({signal}) every pod lives on with its UID: before {before:?}, after {after:?}"
+        );
+        assert_eq!(after.len(), before.len() + 1, "{after:?}");
+        assert_eq!(specialized_pods(&up, "steady"), specialized);
+        up.expect("GET", "/steady", "", 200, "steady").await;
+        before = after;
+    }
+    controller.stop("-TERM");
 }
 
 /// A `rivulet router` process against the same cluster, on free ports; stopped with SIGTERM
@@ -409,7 +552,7 @@ fn specialized_pods(up: &Up, function: &str) -> Vec<String> {
     )
     .lines()
     .filter(|line| line.split_whitespace().count() == 1)
-    .map(str::to_owned)
+    .map(|line| line.trim().to_owned())
     .collect()
 }
 

@@ -50,6 +50,10 @@ pub struct Args {
     /// ghcr.io/rivulet-dev/rivulet:latest].
     #[arg(long, env = "RIVULET_FETCHER_IMAGE")]
     pub fetcher_image: Option<String>,
+    /// Pods for `rivulet up --no-controller`'s node agent (the fetcher image maps to the rivulet
+    /// binary, no service account) instead of a cluster's.
+    #[arg(long, conflicts_with = "fetcher_image")]
+    pub local_pods: bool,
     /// Base URL of the router's internal listener, where watch and time triggers call
     /// functions (`/fission-function/...`).
     #[arg(long, env = "RIVULET_ROUTER_URL", default_value = all::DEFAULT_ROUTER_URL)]
@@ -89,7 +93,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let shutdown = super::common::shutdown_signal()?;
     let metrics = Metrics::new();
 
-    let mut pods = PoolPodConfig::default();
+    let mut pods = if args.local_pods {
+        crate::local::local_pods()
+    } else {
+        PoolPodConfig::default()
+    };
     if let Some(image) = args.fetcher_image {
         pods.fetcher_image = image;
     }

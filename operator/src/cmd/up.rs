@@ -14,7 +14,6 @@ use kube::{Api, Client};
 use rivulet_localcluster_agent::{Agent, AgentConfig};
 use rivulet_reconcilers::all::{self, Settings};
 use rivulet_reconcilers::delivery::DeliveryConfig;
-use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
 use rivulet_reconcilers::mqtrigger::objects::ConnectorConfig;
 use rivulet_reconcilers::offloading::OffloadingConfig;
@@ -24,7 +23,7 @@ use rivulet_router::runtime::{Router, RouterConfig};
 use tokio::sync::{oneshot, watch};
 
 use super::common::{init_tracing, multi_thread_runtime, shutdown_signal};
-use crate::local::runtimes::{self, FETCHER_IMAGE};
+use crate::local::{local_pods, runtimes};
 
 /// Field manager of the CRDs `rivulet up` installs.
 const FIELD_MANAGER: &str = "rivulet-up";
@@ -51,6 +50,10 @@ pub struct Args {
     /// Serve Liqo's `offloading.liqo.io/v1alpha1` (Liqo ≤ 0.10) instead of `v1beta1`.
     #[arg(long)]
     pub liqo_v1alpha1: bool,
+    /// Run no reconcilers: start `rivulet controller --local-pods` against this cluster instead
+    /// (to stop and restart the controller on its own, as in a cluster).
+    #[arg(long)]
+    pub no_controller: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -102,24 +105,56 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot start the router on 127.0.0.1:{}", args.router_port))?;
 
+    let reconcilers = if args.no_controller {
+        eprintln!(
+            "no controller: run KUBECONFIG={} rivulet controller --local-pods --router-url http://{}",
+            kubeconfig.display(),
+            router.internal_addr
+        );
+        None
+    } else {
+        Some(start_reconcilers(&client, router.internal_addr).await)
+    };
+
+    announce(&kubeconfig, router.public_addr, &args.clusters);
+    let _ = shutdown.wait_for(|stop| *stop).await;
+
+    eprintln!("stopping: reconcilers and triggers, router, pods, API server");
+    if let Some((stop_reconcilers, reconcilers)) = reconcilers {
+        let _ = stop_reconcilers.send(());
+        let _ = reconcilers.await;
+    }
+    router.shutdown().await;
+    agent.shutdown().await;
+    cluster.shutdown().await;
+    Ok(())
+}
+
+/// The reconcilers, always "leading": the same supervisor as `rivulet controller`, so a reconciler
+/// that cannot stop (an unsynced cache) is cancelled after the grace instead of hanging shutdown.
+/// Returns the stop signal and the task.
+async fn start_reconcilers(
+    client: &Client,
+    router_internal: SocketAddr,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let settings = Settings {
         pods: local_pods(),
         router: RouterService::default(),
         offloading: OffloadingConfig {
-            resource: rivulet_reconcilers::offloading::discover(&client).await,
+            resource: rivulet_reconcilers::offloading::discover(client).await,
             ..OffloadingConfig::default()
         },
-        router_url: format!("http://{}", router.internal_addr),
+        router_url: format!("http://{router_internal}"),
         delivery: DeliveryConfig::default(),
         connectors: ConnectorConfig::from_env(),
     };
-    // Always "leading": the same supervisor as `rivulet controller`, so a reconciler that cannot
-    // stop (an unsynced cache) is cancelled after the grace instead of hanging shutdown.
-    let (_leading, is_leader) = watch::channel(true);
+    let (leading, is_leader) = watch::channel(true);
     let (stop_reconcilers, stopped) = oneshot::channel::<()>();
     let metrics = Metrics::new();
     let reconciler_client = client.clone();
     let reconcilers = tokio::spawn(async move {
+        // Held for as long as the reconcilers run: dropping it would read as a lost lease.
+        let _leading = leading;
         leader::while_leader(
             is_leader,
             |stop| all::start(&reconciler_client, &settings, &metrics, &stop),
@@ -130,28 +165,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         )
         .await;
     });
-
-    announce(&kubeconfig, router.public_addr, &args.clusters);
-    let _ = shutdown.wait_for(|stop| *stop).await;
-
-    eprintln!("stopping: reconcilers and triggers, router, pods, API server");
-    let _ = stop_reconcilers.send(());
-    let _ = reconcilers.await;
-    router.shutdown().await;
-    agent.shutdown().await;
-    cluster.shutdown().await;
-    Ok(())
-}
-
-/// Pool and function pods in local mode: the fetcher image maps to this binary (its command
-/// comes from the image table), and no service account is needed.
-fn local_pods() -> PoolPodConfig {
-    PoolPodConfig {
-        fetcher_image: FETCHER_IMAGE.into(),
-        fetcher_command: Vec::new(),
-        service_account: None,
-        ..PoolPodConfig::default()
-    }
+    (stop_reconcilers, reconcilers)
 }
 
 /// Applies Rivulet's CRDs (server-side, so re-running `up` updates them) and waits until served.

@@ -137,7 +137,8 @@ pub struct RouterHandle {
 
 impl RouterHandle {
     /// Stops accepting connections, waits up to the drain timeout for in-flight requests and the
-    /// writes they left pending, then stops the caches. Returns `false` when the drain timed out (remaining requests are cut).
+    /// writes they left pending, then stops the caches. Returns `false` when the drain timed out
+    /// (remaining requests are cut).
     pub async fn shutdown(mut self) -> bool {
         let _ = self.shutdown.send(true);
         let servers = self.servers;

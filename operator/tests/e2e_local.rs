@@ -157,13 +157,26 @@ fn base64(bytes: &[u8]) -> String {
 
 /// A Package, Function and HTTPTrigger for Python source `code` at `path`.
 fn python_function(name: &str, path: &str, code: &str, package_version: &str) -> String {
+    let deployment = format!("{{type: literal, literal: {}}}", base64(code.as_bytes()));
+    python_package_function(name, path, &deployment, package_version, "")
+}
+
+/// A Package whose `spec.deployment` is `deployment` (YAML flow mapping), with its Function
+/// (`extra_spec`: more lines of its spec) and HTTPTrigger at `path`.
+fn python_package_function(
+    name: &str,
+    path: &str,
+    deployment: &str,
+    package_version: &str,
+    extra_spec: &str,
+) -> String {
     format!(
         r"apiVersion: fission.io/v1
 kind: Package
 metadata: {{name: {name}-pkg, namespace: default}}
 spec:
   environment: {{namespace: default, name: python}}
-  deployment: {{type: literal, literal: {literal}}}
+  deployment: {deployment}
 ---
 apiVersion: fission.io/v1
 kind: Function
@@ -171,7 +184,7 @@ metadata: {{name: {name}, namespace: default}}
 spec:
   environment: {{namespace: default, name: python}}
   package: {{packageref: {{namespace: default, name: {name}-pkg, resourceversion: '{package_version}'}}}}
-  InvokeStrategy: {{StrategyType: execution, ExecutionStrategy: {{ExecutorType: poolmgr}}}}
+{extra_spec}  InvokeStrategy: {{StrategyType: execution, ExecutionStrategy: {{ExecutorType: poolmgr}}}}
 ---
 apiVersion: fission.io/v1
 kind: HTTPTrigger
@@ -180,8 +193,7 @@ spec:
   relativeurl: {path}
   methods: [GET]
   functionref: {{type: name, name: {name}}}
-",
-        literal = base64(code.as_bytes())
+"
     )
 }
 
@@ -240,28 +252,7 @@ async fn local_mode_end_to_end() {
     up.expect("GET", "/no-such-route", "", 404, "").await;
     up.expect("POST", "/hello", "", 405, "").await;
 
-    // New code is served after the package changes (the Fission CLI bumps the function's
-    // packageref.resourceversion alongside, which changes the function).
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&python_function(
-            "update",
-            "/update",
-            "def main():\n    return 'v1'\n",
-            "1",
-        )),
-    );
-    up.expect("GET", "/update", "", 200, "v1").await;
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&python_function(
-            "update",
-            "/update",
-            "def main():\n    return 'v2'\n",
-            "2",
-        )),
-    );
-    up.expect("GET", "/update", "", 200, "v2").await;
+    an_update_serves_new_code_and_drains_the_old_pod(&up).await;
 
     // A package with a syntax error: the runtime's message reaches the client in a 5xx, the
     // failed pod is deleted, and the next request specializes afresh (and fails the same way).
@@ -285,6 +276,7 @@ async fn local_mode_end_to_end() {
         "failed pods are deleted: {pods}"
     );
     up.expect("GET", "/broken", "", 502, "SyntaxError").await;
+    bad_archives_and_a_crashing_runtime(&up).await;
 
     // Deleting the function (and its trigger) makes the route disappear.
     up.kubectl(&["delete", "httptrigger/hello", "function/hello"], None);
@@ -300,6 +292,177 @@ async fn local_mode_end_to_end() {
     // controller is its own process.
     drop(up);
     a_restarted_controller_kills_nothing().await;
+}
+
+/// New code is served after the package changes (the Fission CLI bumps the function's
+/// packageref.resourceversion alongside, which changes the function), and the old version's pod
+/// is drained (reaped once idle: idletimeout 1 s plus the 10 s activity lag).
+async fn an_update_serves_new_code_and_drains_the_old_pod(up: &Up) {
+    let update = |code: &str, version: &str| {
+        let deployment = format!("{{type: literal, literal: {}}}", base64(code.as_bytes()));
+        python_package_function(
+            "update",
+            "/update",
+            &deployment,
+            version,
+            "  idletimeout: 1\n",
+        )
+    };
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&update("def main():\n    return 'v1'\n", "1")),
+    );
+    up.expect("GET", "/update", "", 200, "v1").await;
+    let v1_pods = specialized_pods(up, "update");
+    assert_eq!(v1_pods.len(), 1, "{v1_pods:?}");
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&update("def main():\n    return 'v2'\n", "2")),
+    );
+    up.expect("GET", "/update", "", 200, "v2").await;
+    eventually(REQUEST_WAIT, "the v1 pod drained", || async {
+        let live = specialized_pods(up, "update");
+        if live.contains(&v1_pods[0]) {
+            Err(format!("{live:?}"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}
+
+/// `python3 -m http.server` on a free loopback port serving `dir`; killed when dropped.
+struct FileServer {
+    child: Child,
+    url: String,
+}
+
+impl FileServer {
+    async fn start(dir: &Path) -> Self {
+        let port = free_port().unwrap();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        eventually(Duration::from_secs(20), "file server up", || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Bad input with the real fetcher and runtime: a missing entrypoint, a URL archive whose
+/// checksum does not match, and a zip with an entry escaping its directory all answer 502 with
+/// the cause; a runtime that dies in the middle of a request answers 502, and the function serves
+/// again afterwards.
+async fn bad_archives_and_a_crashing_runtime(up: &Up) {
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&python_function(
+            "noentry",
+            "/noentry",
+            "def other():\n    return 1\n",
+            "1",
+        )),
+    );
+    up.expect("GET", "/noentry", "", 502, "entrypoint 'main' not found")
+        .await;
+
+    let archives = up.dir.path().join("archives");
+    std::fs::create_dir_all(&archives).unwrap();
+    std::fs::write(
+        archives.join("plain.zip"),
+        b"not the archive the sum was taken of",
+    )
+    .unwrap();
+    let made = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w'); z.writestr('../../escaped.py', 'def main():\\n    return 1\\n'); z.close()",
+        ])
+        .arg(archives.join("evil.zip"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let server = FileServer::start(&archives).await;
+    let wrong_sum = "0".repeat(64);
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&python_package_function(
+            "badsum",
+            "/badsum",
+            &format!(
+                "{{type: url, url: '{}/plain.zip', checksum: {{type: sha256, sum: '{wrong_sum}'}}}}",
+                server.url
+            ),
+            "1",
+            "",
+        )),
+    );
+    up.expect("GET", "/badsum", "", 502, "checksum validation failed")
+        .await;
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&python_package_function(
+            "evil",
+            "/evil",
+            &format!(
+                "{{type: url, url: '{}/evil.zip', checksum: {{type: sha256, sum: '{}'}}}}",
+                server.url,
+                sha256_hex(&archives.join("evil.zip"))
+            ),
+            "1",
+            "",
+        )),
+    );
+    up.expect("GET", "/evil", "", 502, "refusing archive").await;
+
+    up.kubectl(
+        &["apply", "-f", "-"],
+        Some(&python_function(
+            "crashy",
+            "/crashy",
+            "import os\nfrom flask import request\n\ndef main():\n    if request.args.get('crash'):\n        os._exit(3)\n    return 'alive'\n",
+            "1",
+        )),
+    );
+    up.expect("GET", "/crashy", "", 200, "alive").await;
+    let (status, body) = http("GET", &up.url("/crashy?crash=1"), "").await.unwrap();
+    assert_eq!(status, 502, "{body}");
+    up.expect("GET", "/crashy", "", 200, "alive").await;
 }
 
 /// `rivulet controller --local-pods` against a `rivulet up --no-controller`, with leader

@@ -56,6 +56,7 @@ async fn direct_context(client: &Client) -> Arc<Context> {
         nodes,
         offloading: Some(offloading_resource()),
         recorder,
+        refills: rivulet_reconcilers::environment::refill::Refills::default(),
     })
 }
 

@@ -4,4 +4,5 @@ pub mod offloaded;
 pub mod plan;
 pub mod pool_pod;
 pub mod reconciler;
+pub mod refill;
 pub mod status;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -30,6 +30,7 @@ use super::plan::{PoolPlan, WarmPod, cluster_counts, plan_pool};
 use super::pool_pod::{
     PoolPodConfig, PoolPodError, build_pool_pod, pool_spec_hash, warm_pod_selector,
 };
+use super::refill::Refills;
 use super::status::{Observed, build_status};
 use crate::offloading::decision::Current;
 use crate::offloading::desired::known_clusters;
@@ -52,6 +53,8 @@ pub struct Context {
     pub offloading: Option<ApiResource>,
     /// Event recorder.
     pub recorder: Recorder,
+    /// Shortages waiting for their refill.
+    pub refills: Refills,
 }
 
 impl std::fmt::Debug for Context {
@@ -200,7 +203,8 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
     };
     let offloaded = offloading.as_ref().is_some_and(is_ready);
     let plan = plan_pool(&desired, &hash, &warm, |_| offloaded);
-    converge(&env, &ctx, &pods, &plan, &hash, &key).await?;
+    let (now_plan, refill_wait) = ctx.refills.now(&uid, &plan, Instant::now());
+    converge(&env, &ctx, &pods, &now_plan, &hash, &key).await?;
 
     let counts = cluster_counts(&desired, &hash, &warm);
     let observed = Observed {
@@ -230,7 +234,8 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         )
         .await;
     }
-    Ok(Action::requeue(crate::runtime::resync::period()))
+    let next = refill_wait.unwrap_or_else(crate::runtime::resync::period);
+    Ok(Action::requeue(next))
 }
 
 /// Carries out a pool plan: deletes, then creates.
@@ -424,6 +429,7 @@ pub fn run(
         nodes,
         offloading: offloading.clone(),
         recorder,
+        refills: Refills::default(),
     });
     let pool_pods = watcher::Config::default().labels(&format!(
         "{}={},{}=true",

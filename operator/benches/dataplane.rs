@@ -169,6 +169,21 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Waits until a GET of `url` answers 200.
+async fn answers_200(url: &str, wait: Duration) {
+    eventually(wait, &format!("GET {url} -> 200"), || async {
+        let r = http_response("GET", url, "")
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(format!("{r:?}"))
+        }
+    })
+    .await;
+}
+
 /// Time to the first byte of the answer (the status line) of one GET.
 async fn first_byte(url: &str) -> (Duration, u16) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -371,17 +386,7 @@ async fn main() {
     wait_for_warm(&client, "bench", BENCH_POOL).await;
     wait_for_warm(&client, "floor", COLD_FUNCTIONS).await;
     let route = |path: &str| format!("{}/{path}", up.router);
-    eventually(Duration::from_mins(1), "routes served", || async {
-        let r = http_response("GET", &route("warm"), "")
-            .await
-            .map_err(|e| e.to_string())?;
-        if r.status == 200 {
-            Ok(())
-        } else {
-            Err(format!("{r:?}"))
-        }
-    })
-    .await;
+    answers_200(&route("warm"), Duration::from_mins(1)).await;
 
     // (a) Warm path.
     let warm_pod = Api::<Pod>::namespaced(client.clone(), "default")
@@ -406,21 +411,7 @@ async fn main() {
     // The router as deployed in a cluster: its own process, not sharing one with the API
     // server, node agent and reconcilers of local mode.
     let (mut standalone, standalone_url) = standalone_router(&up.kubeconfig);
-    eventually(
-        Duration::from_secs(30),
-        "standalone router serves /warm",
-        || async {
-            let r = http_response("GET", &format!("{standalone_url}/warm"), "")
-                .await
-                .map_err(|e| e.to_string())?;
-            if r.status == 200 {
-                Ok(())
-            } else {
-                Err(format!("{r:?}"))
-            }
-        },
-    )
-    .await;
+    answers_200(&format!("{standalone_url}/warm"), Duration::from_secs(30)).await;
     let alone = wrk_with_cpu(&format!("{standalone_url}/warm"), standalone.id());
     let _ = Command::new("kill")
         .args(["-TERM", &standalone.id().to_string()])

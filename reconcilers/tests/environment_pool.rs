@@ -172,22 +172,12 @@ async fn seven_is_three_two_two_and_remote_pods_wait_for_offloading() {
     create_env(&client, "liqo-demo", "python", 7).await;
     // No NamespaceOffloading yet: only the local share exists, and the status says why.
     wait_counts(&client, "liqo-demo", &[("local", 3)]).await;
-    let envs: Api<Environment> = Api::namespaced(client.clone(), "liqo-demo");
-    eventually(WAIT, "status explaining the wait", || {
-        let envs = envs.clone();
-        async move {
-            let env = envs.get("python").await.map_err(|e| e.to_string())?;
-            let message = env
-                .status
-                .and_then(|s| s.condition("Ready").map(|c| c.message.clone()))
-                .unwrap_or_default();
-            if message.contains("wait until the namespace's NamespaceOffloading is Ready") {
-                Ok(())
-            } else {
-                Err(message)
-            }
-        }
-    })
+    env_ready_message_contains(
+        &client,
+        "liqo-demo",
+        "python",
+        "wait until the namespace's NamespaceOffloading is Ready",
+    )
     .await;
     // The reconciler watches offloadings: a Ready one brings the remote share at once.
     mark_offloading_ready(&client, "liqo-demo").await;

@@ -145,22 +145,12 @@ async fn offloading_is_created_first_and_remote_pods_follow_when_it_turns_ready(
         "EnforceSameName"
     );
     wait_counts(&client, "liqo-demo", &[("local", 3)]).await;
-    let envs: Api<Environment> = Api::namespaced(client.clone(), "liqo-demo");
-    eventually(WAIT, "status explaining the wait", || {
-        let envs = envs.clone();
-        async move {
-            let env = envs.get("python").await.map_err(|e| e.to_string())?;
-            let message = env
-                .status
-                .and_then(|s| s.condition("Ready").map(|c| c.message.clone()))
-                .unwrap_or_default();
-            if message.contains("wait until the namespace's NamespaceOffloading is Ready") {
-                Ok(())
-            } else {
-                Err(message)
-            }
-        }
-    })
+    env_ready_message_contains(
+        &client,
+        "liqo-demo",
+        "python",
+        "wait until the namespace's NamespaceOffloading is Ready",
+    )
     .await;
     event_note(&client, "liqo-demo", "python", "OffloadingCreated").await;
     let (status, message) = offloaded(&client, "liqo-demo", "OffloadingNotReady").await;
@@ -190,7 +180,10 @@ async fn offloading_is_created_first_and_remote_pods_follow_when_it_turns_ready(
     .await;
     let (status, _) = offloaded(&client, "liqo-demo", "OffloadingReady").await;
     assert_eq!(status, "True");
-    let after = envs.get("python").await.unwrap();
+    let after = Api::<Environment>::namespaced(client.clone(), "liqo-demo")
+        .get("python")
+        .await
+        .unwrap();
     assert_eq!(after.metadata.generation, env.metadata.generation);
     assert_eq!(after.annotations(), env.annotations());
 

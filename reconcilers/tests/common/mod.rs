@@ -173,6 +173,27 @@ where
     .await
 }
 
+/// Waits until the Environment's `Ready` message contains `text`.
+pub async fn env_ready_message_contains(client: &Client, namespace: &str, name: &str, text: &str) {
+    let envs: Api<rivulet_api::Environment> = Api::namespaced(client.clone(), namespace);
+    eventually(WAIT, &format!("{name} Ready message with {text:?}"), || {
+        let envs = envs.clone();
+        async move {
+            let env = envs.get(name).await.map_err(|e| e.to_string())?;
+            let message = env
+                .status
+                .and_then(|s| s.condition("Ready").map(|c| c.message.clone()))
+                .unwrap_or_default();
+            if message.contains(text) {
+                Ok(())
+            } else {
+                Err(message)
+            }
+        }
+    })
+    .await;
+}
+
 /// Warm (unclaimed, not terminating) pool pods of `namespace` per cluster label.
 pub async fn warm_counts(client: &Client, namespace: &str) -> BTreeMap<String, usize> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);

@@ -20,8 +20,8 @@
     clippy::cast_precision_loss
 )]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,55 +31,15 @@ use kube::{Api, Client};
 use rivulet_api::specialize::FunctionSpecializeRequest;
 use rivulet_api::{Environment, Function};
 use rivulet_router::runtime::fetcher::FetcherClient;
-use rivulet_testing::{client_for, eventually, free_port, http_response};
+use rivulet_testing::{UpProcess, client_for, eventually, free_port, http_response};
 
 const COLD_FUNCTIONS: usize = 20;
 /// Warm pods of the benchmark's environment.
 const BENCH_POOL: usize = COLD_FUNCTIONS + 2;
 const WRK_SECONDS: &str = "10s";
 
-struct Up {
-    child: Child,
-    kubeconfig: PathBuf,
-    router: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn up() -> Up {
-    let dir = tempfile::tempdir().unwrap();
-    let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
-        .args(["up", "--api-port", "0", "--router-port", "0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut kubeconfig, mut router) = (None, None);
-    while kubeconfig.is_none() || router.is_none() {
-        let line = lines.next().expect("rivulet up exited").unwrap();
-        if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-            kubeconfig = Some(PathBuf::from(path));
-        } else if let Some(url) = line.strip_prefix("router: ") {
-            router = Some(url.to_owned());
-        }
-    }
-    Up {
-        child,
-        kubeconfig: kubeconfig.unwrap(),
-        router: router.unwrap(),
-        _dir: dir,
-    }
+fn up() -> UpProcess {
+    UpProcess::start(Path::new(env!("CARGO_BIN_EXE_rivulet")), &[])
 }
 
 fn kubectl_apply(kubeconfig: &Path, manifest: &str) {

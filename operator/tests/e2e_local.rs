@@ -6,66 +6,31 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rivulet_testing::{eventually, free_port, http, http_response};
+use rivulet_testing::{UpProcess, eventually, free_port, http, http_response};
 
 const REQUEST_WAIT: Duration = Duration::from_secs(90);
 
-struct Up {
-    child: Child,
-    kubeconfig: PathBuf,
-    router: String,
-    dir: tempfile::TempDir,
+/// `rivulet up` (see [`UpProcess`]) with the helpers the scenarios use.
+struct Up(UpProcess);
+
+impl std::ops::Deref for Up {
+    type Target = UpProcess;
+    fn deref(&self) -> &UpProcess {
+        &self.0
+    }
 }
 
 impl Up {
     fn start_with(extra: &[&str]) -> Up {
-        let dir = tempfile::Builder::new()
-            .prefix("rivulet-e2e-")
-            .tempdir()
-            .unwrap();
-        let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
-            .args(["up", "--api-port", "0", "--router-port", "0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut kubeconfig, mut router) = (None, None);
-        // The first start prepares the runtimes (pip, npm): allow for it.
-        let deadline = Instant::now() + Duration::from_mins(5);
-        while kubeconfig.is_none() || router.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                let log = std::fs::read_to_string(dir.path().join("up.log")).unwrap_or_default();
-                panic!("rivulet up did not become ready; its log:\n{log}")
-            });
-            if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-                kubeconfig = Some(PathBuf::from(path));
-            } else if let Some(url) = line.strip_prefix("router: ") {
-                router = Some(url.to_owned());
-            }
-        }
-        Up {
-            child,
-            kubeconfig: kubeconfig.unwrap(),
-            router: router.unwrap(),
-            dir,
-        }
+        Up(UpProcess::start(
+            Path::new(env!("CARGO_BIN_EXE_rivulet")),
+            extra,
+        ))
     }
 
     fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> String {
@@ -93,6 +58,11 @@ impl Up {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl apply -f -` of `manifest`.
+    fn apply(&self, manifest: &str) {
+        self.kubectl(&["apply", "-f", "-"], Some(manifest));
     }
 
     fn url(&self, path: &str) -> String {
@@ -125,24 +95,6 @@ impl Up {
             },
         )
         .await
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_mins(1);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let log = std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default();
-        eprintln!("rivulet up did not stop within 60 s after SIGTERM; log:\n{log}");
     }
 }
 
@@ -256,15 +208,12 @@ async fn local_mode_end_to_end() {
 
     // A package with a syntax error: the runtime's message reaches the client in a 5xx, the
     // failed pod is deleted, and the next request specializes afresh (and fails the same way).
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&python_function(
-            "broken",
-            "/broken",
-            "def main(:\n    return 1\n",
-            "1",
-        )),
-    );
+    up.apply(&python_function(
+        "broken",
+        "/broken",
+        "def main(:\n    return 1\n",
+        "1",
+    ));
     let first = up.expect("GET", "/broken", "", 502, "SyntaxError").await;
     assert!(first.contains("SyntaxError"), "{first}");
     let pods = up.kubectl(
@@ -308,17 +257,11 @@ async fn an_update_serves_new_code_and_drains_the_old_pod(up: &Up) {
             "  idletimeout: 1\n",
         )
     };
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&update("def main():\n    return 'v1'\n", "1")),
-    );
+    up.apply(&update("def main():\n    return 'v1'\n", "1"));
     up.expect("GET", "/update", "", 200, "v1").await;
     let v1_pods = specialized_pods(up, "update");
     assert_eq!(v1_pods.len(), 1, "{v1_pods:?}");
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&update("def main():\n    return 'v2'\n", "2")),
-    );
+    up.apply(&update("def main():\n    return 'v2'\n", "2"));
     up.expect("GET", "/update", "", 200, "v2").await;
     eventually(REQUEST_WAIT, "the v1 pod drained", || async {
         let live = specialized_pods(up, "update");
@@ -389,15 +332,12 @@ fn sha256_hex(path: &Path) -> String {
 /// the cause; a runtime that dies in the middle of a request answers 502, and the function serves
 /// again afterwards.
 async fn bad_archives_and_a_crashing_runtime(up: &Up) {
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&python_function(
-            "noentry",
-            "/noentry",
-            "def other():\n    return 1\n",
-            "1",
-        )),
-    );
+    up.apply(&python_function(
+        "noentry",
+        "/noentry",
+        "def other():\n    return 1\n",
+        "1",
+    ));
     up.expect("GET", "/noentry", "", 502, "entrypoint 'main' not found")
         .await;
 
@@ -419,46 +359,37 @@ async fn bad_archives_and_a_crashing_runtime(up: &Up) {
     assert!(made.success());
     let server = FileServer::start(&archives).await;
     let wrong_sum = "0".repeat(64);
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&python_package_function(
-            "badsum",
-            "/badsum",
-            &format!(
-                "{{type: url, url: '{}/plain.zip', checksum: {{type: sha256, sum: '{wrong_sum}'}}}}",
-                server.url
-            ),
-            "1",
-            "",
-        )),
-    );
+    up.apply(&python_package_function(
+        "badsum",
+        "/badsum",
+        &format!(
+            "{{type: url, url: '{}/plain.zip', checksum: {{type: sha256, sum: '{wrong_sum}'}}}}",
+            server.url
+        ),
+        "1",
+        "",
+    ));
     up.expect("GET", "/badsum", "", 502, "checksum validation failed")
         .await;
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&python_package_function(
-            "evil",
-            "/evil",
-            &format!(
-                "{{type: url, url: '{}/evil.zip', checksum: {{type: sha256, sum: '{}'}}}}",
-                server.url,
-                sha256_hex(&archives.join("evil.zip"))
-            ),
-            "1",
-            "",
-        )),
-    );
+    up.apply(&python_package_function(
+        "evil",
+        "/evil",
+        &format!(
+            "{{type: url, url: '{}/evil.zip', checksum: {{type: sha256, sum: '{}'}}}}",
+            server.url,
+            sha256_hex(&archives.join("evil.zip"))
+        ),
+        "1",
+        "",
+    ));
     up.expect("GET", "/evil", "", 502, "refusing archive").await;
 
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&python_function(
+    up.apply(&python_function(
             "crashy",
             "/crashy",
             "import os\nfrom flask import request\n\ndef main():\n    if request.args.get('crash'):\n        os._exit(3)\n    return 'alive'\n",
             "1",
-        )),
-    );
+        ));
     up.expect("GET", "/crashy", "", 200, "alive").await;
     let (status, body) = http("GET", &up.url("/crashy?crash=1"), "").await.unwrap();
     assert_eq!(status, 502, "{body}");
@@ -557,17 +488,14 @@ async fn a_restarted_controller_kills_nothing() {
     let up = Up::start_with(&["--no-controller"]);
     let mut controller = ExternalController::start(&up, "controller-1.log");
     let environment = "apiVersion: fission.io/v1\nkind: Environment\nmetadata: {name: python, namespace: default}\nspec: {version: 3, runtime: {image: fission/python-env}, poolsize: 3}\n---\n";
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(
-            &(environment.to_owned()
-                + &python_function(
-                    "steady",
-                    "/steady",
-                    "def main():\n    return 'steady'\n",
-                    "1",
-                )),
-        ),
+    up.apply(
+        &(environment.to_owned()
+            + &python_function(
+                "steady",
+                "/steady",
+                "def main():\n    return 'steady'\n",
+                "1",
+            )),
     );
     up.expect("GET", "/steady", "", 200, "steady").await;
     let mut before = pool_settled(&up, 3).await;
@@ -644,15 +572,12 @@ impl Drop for ExternalRouter {
 /// replica) serves it from the pod that exists instead of specializing another; so does the
 /// next one after it is restarted.
 async fn a_new_router_reuses_the_specialized_pod(up: &Up) {
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&python_function(
-            "sticky",
-            "/sticky",
-            "def main():\n    return 'sticky'\n",
-            "1",
-        )),
-    );
+    up.apply(&python_function(
+        "sticky",
+        "/sticky",
+        "def main():\n    return 'sticky'\n",
+        "1",
+    ));
     up.expect("GET", "/sticky", "", 200, "sticky").await;
     let pods = specialized_pods(up, "sticky");
     assert_eq!(pods.len(), 1, "{pods:?}");
@@ -733,7 +658,7 @@ async fn per_pod_and_concurrency_limits_then_idle_reaping(up: &Up) {
         "  InvokeStrategy:",
         "  requestsPerPod: 2\n  concurrency: 3\n  idletimeout: 3\n  InvokeStrategy:",
     );
-    up.kubectl(&["apply", "-f", "-"], Some(&manifests));
+    up.apply(&manifests);
     up.expect("GET", "/slow", "", 200, "done").await;
     let url = up.url("/slow");
     let burst = |n: usize| {
@@ -852,14 +777,14 @@ spec:
   functionref: {type: name, name: recorder}
 ";
     let manifests = one_pod_function("recorder", "/recorded", RECORDER) + triggers;
-    up.kubectl(&["apply", "-f", "-"], Some(&manifests));
+    up.apply(&manifests);
     let service = |name: &str, app: &str| {
         format!(
             "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: watched, labels: {{app: {app}}}}}\nspec:\n  ports: [{{port: 80}}]\n"
         )
     };
-    up.kubectl(&["apply", "-f", "-"], Some(&service("web", "web")));
-    up.kubectl(&["apply", "-f", "-"], Some(&service("db", "db")));
+    up.apply(&service("web", "web"));
+    up.apply(&service("db", "db"));
     let url = up.url("/recorded");
     let calls: Vec<serde_json::Value> = eventually(
         REQUEST_WAIT,
@@ -944,10 +869,7 @@ spec:
   labelselector: {app: web}
   functionref: {type: name, name: flaky}
 ";
-    up.kubectl(
-        &["apply", "-f", "-"],
-        Some(&(one_pod_function("flaky", "/flaky-calls", FLAKY) + flaky_trigger)),
-    );
+    up.apply(&(one_pod_function("flaky", "/flaky-calls", FLAKY) + flaky_trigger));
     up.expect(
         "GET",
         "/flaky-calls",

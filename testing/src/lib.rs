@@ -1,6 +1,10 @@
 //! Test support for Rivulet's integration tests: a fresh localcluster per test (temp data dir,
 //! port 0), a kube client for it, and waiting on a condition with a deadline (never a fixed sleep).
 
+mod up;
+
+pub use up::UpProcess;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

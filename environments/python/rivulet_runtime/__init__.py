@@ -1,1 +1,1 @@
-"""Rivulet's Python function runtime: Fission's python-env contract on Flask + cheroot."""
+"""Rivulet's Python function runtime: Fission's python-env contract on Flask + Granian."""

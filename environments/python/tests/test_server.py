@@ -81,9 +81,15 @@ class ServerProcess:
         try:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read().decode()
+            # Header names are case-insensitive (the server sends them in lower case).
+            return response.status, response.headers, response.read().decode()
         finally:
             conn.close()
+
+    def children(self):
+        """Process ids whose parent is the server (Linux /proc)."""
+        with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children", encoding="ascii") as listed:
+            return [int(pid) for pid in listed.read().split()]
 
     def stop(self):
         if self.proc.poll() is None:
@@ -150,6 +156,34 @@ class ServerProcessTest(PodTestCase):
         self.server.proc.send_signal(signal.SIGTERM)
         self.assertEqual(self.server.proc.wait(timeout=STOP_DEADLINE), 0)
         self.assertLess(time.monotonic() - started, STOP_DEADLINE)
+
+    def test_a_crashing_function_ends_the_process_and_keeps_the_state(self):
+        # The pod is then replaced like any crashed runtime; state.json is only removed on a
+        # stop signal, so a restarted container would come back specialized (Fission's rule).
+        self.write(
+            "/userfunc/deployarchive/crash.py",
+            """
+            import os
+
+            def main():
+                os._exit(3)
+            """,
+        )
+        self.assertEqual(self.specialize("crash.main")[0], 200)
+        with self.assertRaises(OSError):
+            self.server.request("GET", "/")
+        self.assertEqual(self.server.proc.wait(timeout=STOP_DEADLINE), 1)
+        self.assertTrue(os.path.exists(os.path.join(self.root, "userfunc", "state.json")))
+
+    def test_the_worker_dies_with_a_killed_server(self):
+        workers = self.server.children()
+        self.assertEqual(len(workers), 1, "granian runs the app in one worker process")
+        self.server.proc.kill()
+        self.server.proc.wait(timeout=STOP_DEADLINE)
+        deadline = time.monotonic() + STOP_DEADLINE
+        while os.path.exists(f"/proc/{workers[0]}"):
+            self.assertLess(time.monotonic(), deadline, "the worker outlived its killed parent")
+            time.sleep(0.01)
 
     def test_headers_body_status_over_http(self):
         self.write("/userfunc/deployarchive/echo.py", ECHO_PARAMS)

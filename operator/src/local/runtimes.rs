@@ -17,6 +17,11 @@ pub const NODE_IMAGES: [&str; 2] = ["fission/node-env", "ghcr.io/fission/node-en
 /// The fetcher sidecar's image in local mode (the running `rivulet` binary).
 pub const FETCHER_IMAGE: &str = "ghcr.io/rivulet-dev/rivulet";
 
+/// The oldest Python the runtime's packages support (Granian needs 3.10).
+const PYTHON_MIN: (u32, u32) = (3, 10);
+const PYTHON_HINT: &str =
+    "install Python 3.10 or newer with pip (`python3 -m pip --version` must work)";
+
 /// Where the prepared runtimes live.
 #[derive(Debug)]
 pub struct Runtimes {
@@ -31,10 +36,8 @@ pub struct Runtimes {
 /// files changed since the last run.
 pub fn prepare(data_dir: &Path) -> anyhow::Result<Runtimes> {
     let root = data_dir.join("runtimes");
-    let python = find_tool(
-        "python3",
-        "install Python 3.9 or newer with pip (`python3 -m pip --version` must work)",
-    )?;
+    let python = find_tool("python3", PYTHON_HINT)?;
+    require_python_version(&python)?;
     let node = find_tool("node", "install Node.js 20 or newer (node and npm on PATH)")?;
     let python_dir = root.join("python");
     let node_dir = root.join("nodejs");
@@ -122,6 +125,27 @@ fn find_tool(name: &str, hint: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("`{name}` is not on PATH: {hint}"))
 }
 
+/// Stops before pip would fail with a less helpful "no matching distribution" message.
+fn require_python_version(python: &Path) -> anyhow::Result<()> {
+    let output = Command::new(python)
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    match parse_major_minor(&version) {
+        Some(found) if found >= PYTHON_MIN => Ok(()),
+        _ => bail!(
+            "{} is Python {version:?}, too old for the Python runtime: {PYTHON_HINT}",
+            python.display()
+        ),
+    }
+}
+
+fn parse_major_minor(version: &str) -> Option<(u32, u32)> {
+    let (major, minor) = version.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 fn write_files(dir: &Path, files: &[(&str, &str)]) -> anyhow::Result<()> {
     for (relative, content) in files {
         let path = dir.join(relative);
@@ -176,6 +200,15 @@ mod tests {
                 "operator/src/local/embedded.rs is out of date for {dir}"
             );
         }
+    }
+
+    #[test]
+    fn python_versions_compare_numerically() {
+        assert_eq!(parse_major_minor("3.11"), Some((3, 11)));
+        assert!(parse_major_minor("3.9").is_some_and(|v| v < PYTHON_MIN));
+        assert!(parse_major_minor("3.10").is_some_and(|v| v >= PYTHON_MIN));
+        assert_eq!(parse_major_minor(""), None);
+        assert_eq!(parse_major_minor("three.ten"), None);
     }
 
     fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {

@@ -14,6 +14,7 @@ runtime), and SIGTERM/SIGINT stop both within SHUTDOWN_GRACE_SECONDS.
 
 import ctypes
 import logging
+import multiprocessing
 import os
 import signal
 import socket
@@ -53,6 +54,10 @@ def main():
         format="%(asctime)s - %(levelname)s - %(message)s",
     )
     port = settings.port or free_port(settings.bind_address)
+    # Granian forks its worker with the platform's default start method unless that is
+    # forkserver (Python 3.14's default), which it replaces with spawn; spawn would have to
+    # pickle load_app, a closure. Fork is what this single-threaded parent can safely use.
+    multiprocessing.set_start_method("fork", force=True)
     server = Server(
         "rivulet_runtime.app",  # informational: the app comes from load_app below
         address=settings.bind_address,

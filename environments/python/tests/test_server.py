@@ -87,9 +87,20 @@ class ServerProcess:
             conn.close()
 
     def children(self):
-        """Process ids whose parent is the server (Linux /proc)."""
-        with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children", encoding="ascii") as listed:
-            return [int(pid) for pid in listed.read().split()]
+        """Process ids whose parent is the server, from each process's /proc/PID/stat (Linux)."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                    # pid (comm) state ppid ...: comm may hold spaces, so split after its ')'.
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            if ppid == self.proc.pid:
+                found.append(int(entry))
+        return found
 
     def stop(self):
         if self.proc.poll() is None:

@@ -91,7 +91,9 @@ def main():
         logging.exception("runtime server failed")
         exit_code = 1
     # Fission removes state.json when the pod is told to stop, not when the runtime crashed, so
-    # a restarted container comes back specialized only after a crash.
+    # a restarted container comes back specialized only after a crash. `interrupt_signal` is
+    # Granian's own flag for "stopped by SIGTERM/SIGINT" (pinned version; test_server checks
+    # both outcomes).
     if server.interrupt_signal:
         forget_state(settings)
     sys.stdout.flush()

@@ -13,7 +13,7 @@ use crate::api::Ctx;
 use crate::api::write::{self, WriteOpts};
 use crate::registry::Registry;
 use crate::storage::{DEFAULT_HISTORY, StorageError, Store};
-use crate::{controllers, http, kubeconfig, tls, util};
+use crate::{controllers, http, kubeconfig, private, tls, util};
 
 /// Namespaces that always exist.
 const DEFAULT_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
@@ -85,7 +85,7 @@ fn load_or_create_token(dir: &Path) -> Result<String, Error> {
         }
     }
     let token = util::new_token();
-    kubeconfig::write_private(&path, &token).map_err(|source| Error::Write { path, source })?;
+    private::write_file(&path, &token).map_err(|source| Error::Write { path, source })?;
     Ok(token)
 }
 
@@ -121,7 +121,7 @@ impl LocalCluster {
                 source,
             })?;
         let kubeconfig = config.data_dir.join("kubeconfig");
-        kubeconfig::write_private(
+        private::write_file(
             &kubeconfig,
             &kubeconfig::render(&format!("https://{addr}"), &certs.ca, &ctx.token),
         )

@@ -19,6 +19,7 @@ pub mod hooks;
 mod http;
 mod kubeconfig;
 mod meta;
+pub mod private;
 mod registry;
 mod resources;
 mod selectors;

@@ -12,7 +12,7 @@ use rcgen::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::kubeconfig::write_private;
+use crate::private::write_file as write_private;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

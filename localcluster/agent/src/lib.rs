@@ -235,9 +235,12 @@ impl Agent {
         if config.clusters.is_empty() {
             return Err(AgentError::NoCluster);
         }
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| AgentError::DataDir {
-            path: config.data_dir.clone(),
-            source,
+        // Owner-only: pod volumes hold Secrets' contents and service account tokens.
+        rivulet_localcluster::private::ensure_dir(&config.data_dir).map_err(|source| {
+            AgentError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            }
         })?;
         let nodes = config.nodes();
         node::register(&client, &nodes)

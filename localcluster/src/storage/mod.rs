@@ -15,7 +15,7 @@
 mod wal;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -24,6 +24,8 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
+
+use crate::private;
 
 /// Number of events kept for watch resumption and paginated snapshots; older versions → 410.
 pub const DEFAULT_HISTORY: usize = 20_000;
@@ -316,7 +318,7 @@ fn recover(dir: &Path) -> Result<(Objects, u64, File), StorageError> {
         }
     }
     let wal_path = dir.join(WAL_FILE);
-    let mut wal = OpenOptions::new()
+    let mut wal = private::file_options()
         .read(true)
         .append(true)
         .create(true)
@@ -367,7 +369,12 @@ impl Store {
         history: usize,
         snapshot_after: u64,
     ) -> Result<Store, StorageError> {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        // Owner-only: the log and the snapshot hold every Secret (crate::private).
+        private::ensure_dir(dir).map_err(io_err(dir))?;
+        for file in [WAL_FILE, SNAPSHOT_FILE] {
+            let path = dir.join(file);
+            private::narrow(&path, private::FILE_MODE).map_err(io_err(&path))?;
+        }
         let (objects, rv, wal) = recover(dir)?;
         let mut state = State {
             objects: HashMap::new(),
@@ -759,7 +766,12 @@ fn take_snapshot(
             wal::frame(&mut out, &payload);
         }
     }
-    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    let mut f = private::file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
     wal::append_durable(&mut f, &out).map_err(io_err(&tmp))?;
     let snap = shared.dir.join(SNAPSHOT_FILE);
     fs::rename(&tmp, &snap).map_err(io_err(&snap))?;
@@ -783,6 +795,33 @@ mod tests {
             std::env::temp_dir().join(format!("lc-store-{tag}-{}-{nanos}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// The log and snapshot hold Secrets: owner-only, and a store left readable by an older
+    /// version is narrowed when opened.
+    #[test]
+    fn store_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = temp_dir("modes");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(dir.join(WAL_FILE), b"").unwrap();
+        fs::set_permissions(dir.join(WAL_FILE), fs::Permissions::from_mode(0o644)).unwrap();
+        let store = Store::open_with(&dir, 10, 1).unwrap();
+        store
+            .commit(&key("a"), Expect::Absent, Some(obj("a", 1)))
+            .unwrap();
+        store
+            .commit(&key("b"), Expect::Absent, Some(obj("b", 1)))
+            .unwrap();
+        store.close();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(WAL_FILE)), 0o600);
+        assert!(
+            dir.join(SNAPSHOT_FILE).exists(),
+            "snapshot_after=1 folds the log"
+        );
+        assert_eq!(mode(&dir.join(SNAPSHOT_FILE)), 0o600);
     }
 
     fn key(name: &str) -> Key {
@@ -965,7 +1004,7 @@ mod tests {
             .commit(&key("b"), Expect::Version(a.rv + 1), None)
             .unwrap();
         store.close();
-        let mut wal = OpenOptions::new()
+        let mut wal = fs::OpenOptions::new()
             .append(true)
             .open(dir.join(WAL_FILE))
             .unwrap();

@@ -63,7 +63,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
     let data_dir = std::path::absolute(&args.data_dir).context("cannot resolve --data-dir")?;
-    std::fs::create_dir_all(&data_dir)
+    // Owner-only: the data dir holds the store (every Secret), the admin token and pod volumes.
+    rivulet_localcluster::private::ensure_dir(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let mut shutdown = shutdown_signal()?;
 

@@ -228,6 +228,41 @@ async fn a_process_ignoring_sigterm_is_killed_after_the_grace_period() {
     env.stop().await;
 }
 
+/// One container ends on SIGTERM, the other ignores it: the stop must still wait out the grace
+/// period and kill the second without re-polling the first container's finished task (a panic,
+/// "JoinHandle polled after completion", that left the pod object behind).
+#[tokio::test]
+async fn a_pod_with_one_stubborn_and_one_polite_container_is_removed() {
+    let env = Env::start(|_| {}).await;
+    let api = env.pods("default");
+    let stubborn = token("stubborn2");
+    let polite = token("polite2");
+    api.create(&PostParams::default(), &pod(json!({
+        "metadata": {"name": "mixed"},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+            {"name": "polite", "image": "local/exec",
+             "command": ["sh", "-c", format!("echo {polite}; while true; do sleep 0.1; done"), polite.clone()]},
+            {"name": "stubborn", "image": "local/exec",
+             "command": ["sh", "-c", format!("trap '' TERM; echo {stubborn}; while true; do sleep 0.1; done"), stubborn.clone()]}
+        ]}
+    }))).await.unwrap();
+    pod_when(&api, "mixed", "Ready", is_ready).await;
+    api.delete("mixed", &DeleteParams::default()).await.unwrap();
+    eventually(WAIT, "pod object removed", || async {
+        match api.get_opt("mixed").await {
+            Ok(None) => Ok(()),
+            other => Err(format!(
+                "{:?}",
+                other.map(|p| p.map(|p| p.metadata.deletion_timestamp))
+            )),
+        }
+    })
+    .await;
+    assert!(processes_with(&stubborn).is_empty());
+    assert!(processes_with(&polite).is_empty());
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn a_process_honouring_sigterm_ends_before_the_grace_period() {
     let env = Env::start(|_| {}).await;

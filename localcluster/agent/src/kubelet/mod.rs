@@ -774,11 +774,16 @@ async fn stop_processes(shared: &Shared, tasks: &mut [JoinHandle<()>], deadline:
     for c in shared.snapshot().into_iter().chain(shared.init_snapshot()) {
         process::signal_group(c.pid, Signal::SIGTERM);
     }
-    let all = futures::future::join_all(tasks.iter_mut());
-    if tokio::time::timeout_at(deadline.into(), all).await.is_err() {
+    // One join for both phases: it remembers which tasks already ended, and a finished
+    // JoinHandle must never be polled again (it panics).
+    let mut all = std::pin::pin!(futures::future::join_all(tasks.iter_mut()));
+    if tokio::time::timeout_at(deadline.into(), &mut all)
+        .await
+        .is_err()
+    {
         for c in shared.snapshot().into_iter().chain(shared.init_snapshot()) {
             process::signal_group(c.pid, Signal::SIGKILL);
         }
-        let _ = futures::future::join_all(tasks.iter_mut()).await;
+        let _ = all.await;
     }
 }

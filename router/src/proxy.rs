@@ -11,6 +11,11 @@
 //!
 //! Timeouts: `functionTimeout` bounds the time until the function's response headers arrive
 //! (504 after that). A body that is already streaming is not cut.
+//!
+//! Request bodies are bounded by [`ProxyConfig::max_request_body`] (Fission's router has no
+//! limit; a client could stream any amount into a pod): a `Content-Length` above it is refused
+//! with 413 before the pod is contacted, and a chunked body is cut when it passes the limit,
+//! also answered 413.
 
 use std::error::Error as StdError;
 use std::fmt::{self, Write as _};
@@ -19,10 +24,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::{LengthLimitError, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::http::header::CONTENT_LENGTH;
 use hyper::http::header::{ALLOW, CONTENT_TYPE, HOST, LOCATION, RETRY_AFTER};
 use hyper::http::uri::{Authority, Scheme};
-use hyper::http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use hyper::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -40,7 +47,13 @@ pub struct ProxyConfig {
     pub pool_max_idle_per_host: usize,
     /// TCP connect timeout to a pod.
     pub connect_timeout: Duration,
+    /// Largest request body forwarded to a function, in bytes (413 above it).
+    pub max_request_body: u64,
 }
+
+/// Default [`ProxyConfig::max_request_body`]: 16 MiB, above the payloads of Fission's own
+/// benchmarks (1 MB) and examples, below what a 2-core machine's pods should buffer.
+pub const DEFAULT_MAX_REQUEST_BODY: u64 = 16 * 1024 * 1024;
 
 impl Default for ProxyConfig {
     fn default() -> Self {
@@ -48,6 +61,7 @@ impl Default for ProxyConfig {
             pool_idle_timeout: Duration::from_secs(30),
             pool_max_idle_per_host: 256,
             connect_timeout: Duration::from_secs(5),
+            max_request_body: DEFAULT_MAX_REQUEST_BODY,
         }
     }
 }
@@ -73,6 +87,12 @@ pub enum ProxyError {
     /// The upstream path could not form a URI (cannot happen with paths from the route table).
     #[error("invalid upstream URI: {0}")]
     InvalidUri(String),
+    /// The request body is larger than [`ProxyConfig::max_request_body`]: 413.
+    #[error("request body exceeds the router's limit of {limit} bytes (--max-request-body)")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
 }
 
 impl ProxyError {
@@ -82,6 +102,7 @@ impl ProxyError {
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Connect { .. } | Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::InvalidUri(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -103,7 +124,8 @@ pub struct ProxyFailure<G> {
 
 /// The pooled HTTP/1.1 client to function pods.
 pub struct ProxyClient<B = Incoming> {
-    client: Client<HttpConnector, B>,
+    client: Client<HttpConnector, Limited<B>>,
+    max_request_body: u64,
 }
 
 impl<B> fmt::Debug for ProxyClient<B> {
@@ -116,6 +138,7 @@ impl<B> Clone for ProxyClient<B> {
     fn clone(&self) -> Self {
         Self {
             client: self.client.clone(),
+            max_request_body: self.max_request_body,
         }
     }
 }
@@ -138,7 +161,25 @@ where
             // Go writes canonical header names (`X-Fission-Params-Userid`); so do we.
             .http1_title_case_headers(true)
             .build(connector);
-        Self { client }
+        Self {
+            client,
+            max_request_body: config.max_request_body,
+        }
+    }
+
+    /// Refuses a request whose `Content-Length` is above the limit, so callers can answer 413
+    /// before claiming or specializing a pod for it.
+    pub fn check_declared_length(&self, headers: &HeaderMap) -> Result<(), ProxyError> {
+        let declared = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match declared {
+            Some(len) if len > self.max_request_body => Err(ProxyError::BodyTooLarge {
+                limit: self.max_request_body,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Forwards `request` to `http://<address><path_and_query>` and returns the function's
@@ -146,7 +187,7 @@ where
     /// ends. `Host` becomes the pod address, as in Fission.
     pub async fn forward<G: Send + Unpin + 'static>(
         &self,
-        mut request: Request<B>,
+        request: Request<B>,
         address: &Authority,
         path_and_query: String,
         timeout: Duration,
@@ -167,6 +208,12 @@ where
                 });
             }
         };
+        let limit = self.max_request_body;
+        if let Err(error) = self.check_declared_length(request.headers()) {
+            return Err(ProxyFailure { error, guard });
+        }
+        let mut request =
+            request.map(|body| Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)));
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;
         if let Ok(host) = HeaderValue::from_str(address.as_str()) {
@@ -175,7 +222,9 @@ where
         let response = match tokio::time::timeout(timeout, self.client.request(request)).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
-                let error = if e.is_connect() {
+                let error = if exceeded_limit(&e) {
+                    ProxyError::BodyTooLarge { limit }
+                } else if e.is_connect() {
                     ProxyError::Connect {
                         address: address.to_string(),
                         cause: cause_chain(&e),
@@ -199,6 +248,18 @@ where
             ProxyBody::upstream(body, guard),
         ))
     }
+}
+
+/// Whether the request body was cut by [`Limited`] (somewhere in hyper's error chain).
+fn exceeded_limit(error: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The innermost useful messages of an error chain, joined with ": " (hyper-util's own

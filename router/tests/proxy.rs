@@ -257,6 +257,15 @@ struct Setup {
 
 /// A test router forwarding every function to `pod`; `backend` is what listens there, if ours.
 async fn start(pod: Authority, timeout: Duration, backend: Arc<Backend>) -> Setup {
+    start_with(pod, timeout, backend, ProxyConfig::default()).await
+}
+
+async fn start_with(
+    pod: Authority,
+    timeout: Duration,
+    backend: Arc<Backend>,
+    config: ProxyConfig,
+) -> Setup {
     let table = RouteTable::build(
         &[
             trigger("hello", Some("/hello"), None),
@@ -269,7 +278,7 @@ async fn start(pod: Authority, timeout: Duration, backend: Arc<Backend>) -> Setu
     assert!(table.issues().is_empty(), "{:?}", table.issues());
     let router = Arc::new(Router {
         table,
-        proxy: ProxyClient::new(ProxyConfig::default()),
+        proxy: ProxyClient::new(config),
         pod,
         timeout,
         in_flight: Arc::new(AtomicUsize::new(0)),
@@ -463,6 +472,49 @@ async fn request_and_response_bodies_stream() {
         s.router.in_flight.load(Ordering::SeqCst) == 0
     })
     .await;
+}
+
+#[tokio::test]
+async fn request_bodies_above_the_limit_get_413() {
+    let (addr, backend) = start_backend().await;
+    let config = ProxyConfig {
+        max_request_body: 1024,
+        ..ProxyConfig::default()
+    };
+    let s = start_with(
+        addr.to_string().parse().unwrap(),
+        Duration::from_secs(5),
+        backend,
+        config,
+    )
+    .await;
+    // Declared too large: refused before the pod is contacted.
+    let (status, _, body) = send(&s, "POST", "/p/count", &[], Bytes::from(vec![1u8; 1025])).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body.contains("limit of 1024 bytes"), "{body}");
+    assert_eq!(s.backend.connections.load(Ordering::SeqCst), 0);
+    // Exactly the limit passes.
+    let (status, _, body) = send(&s, "POST", "/p/count", &[], Bytes::from(vec![1u8; 1024])).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "1024"));
+    // Chunked (no Content-Length): cut once it passes the limit.
+    let (tx, rx) = mpsc::channel(8);
+    for _ in 0..4 {
+        tx.send(Bytes::from(vec![2u8; 512])).await.unwrap();
+    }
+    drop(tx);
+    let chunked: Client<HttpConnector, ChannelBody> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let response = chunked
+        .request(
+            Request::post(format!("http://{}/p/count", s.router_addr))
+                .body(ChannelBody(rx))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&text).contains("limit of 1024 bytes"));
 }
 
 #[tokio::test]

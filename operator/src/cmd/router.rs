@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rivulet_router::kube::Client;
+use rivulet_router::proxy::ProxyConfig;
 use rivulet_router::{Router, RouterConfig};
 
 #[derive(Debug, clap::Args)]
@@ -39,6 +40,9 @@ pub struct Args {
     /// connections [default: one per core].
     #[arg(long, env = "RIVULET_ROUTER_WORKERS")]
     pub workers: Option<usize>,
+    /// Largest request body forwarded to a function, in bytes; larger ones get 413.
+    #[arg(long, env = "RIVULET_ROUTER_MAX_REQUEST_BODY", default_value_t = rivulet_router::proxy::DEFAULT_MAX_REQUEST_BODY)]
+    pub max_request_body: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -63,6 +67,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         drain_timeout: Duration::from_secs(args.drain_timeout),
         pool_wait: Duration::from_secs(args.pool_wait),
         workers: args.workers.unwrap_or(defaults.workers),
+        proxy: ProxyConfig {
+            max_request_body: args.max_request_body,
+            ..defaults.proxy
+        },
         ..defaults
     };
     let router = Router::start(client, config).await?;

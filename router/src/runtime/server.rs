@@ -171,6 +171,9 @@ async fn handle(
         Resolution::NotFound => return Ok(proxy::not_found()),
         Resolution::BadRequest => return Ok(proxy::bad_request()),
     };
+    if let Err(too_large) = proxy.check_declared_length(&parts.headers) {
+        return Ok(too_large.to_response());
+    }
     let started = Instant::now();
     let target = matched.function.clone();
     headers::rewrite_request(

@@ -354,6 +354,42 @@ async fn a_restarted_kubewatcher_resumes_without_duplicates() {
     cluster.shutdown().await;
 }
 
+/// A delivery in flight when the controller stops gracefully is finished and recorded, so the
+/// restarted watcher does not deliver it again (issue 15.5: it was cancelled with the stop and
+/// its progress lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_in_flight_at_a_graceful_stop_is_not_replayed() {
+    let cluster = TestCluster::start().await.unwrap();
+    let client = cluster.client.clone();
+    install_crds(&client).await;
+    add_namespace(&client, "inflight").await;
+    let recorder = Recorder::start().await;
+    let path = "/fission-function/fn";
+    let triggers = Triggers::start(&client, &recorder);
+    create::<KubernetesWatchTrigger>(
+        &client,
+        "default",
+        watch_json("inflight", "inflight", "fn", None),
+    )
+    .await;
+    ready_reason::<KubernetesWatchTrigger>(&client, "default", "inflight", "Watching").await;
+    recorder.hold(path);
+    pod(&client, "inflight", "a", "x").await;
+    received_exactly(&recorder, path, &["ADDED a"]).await;
+    // Stop while the function has not answered yet, then let the answer go.
+    triggers.stop.send(true).unwrap();
+    recorder.release(path);
+    for task in triggers.tasks {
+        tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    }
+    let triggers = Triggers::start(&client, &recorder);
+    pod(&client, "inflight", "b", "x").await;
+    // Deliveries are in order: a replayed `ADDED a` would come before `ADDED b`.
+    received_exactly(&recorder, path, &["ADDED a", "ADDED b"]).await;
+    triggers.stop().await;
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_deliveries_are_retried_then_reported() {
     let cluster = TestCluster::start().await.unwrap();

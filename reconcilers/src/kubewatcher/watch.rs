@@ -170,10 +170,12 @@ impl Watch {
     async fn run(&mut self, stop: &mut StopSignal) {
         let mut delays = retry_delays();
         loop {
-            let ended = tokio::select! {
-                () = stopped(stop) => break,
-                ended = self.cycle() => ended,
-            };
+            // The cycle watches `stop` itself, between deliveries: a delivery in flight when the
+            // stop comes is finished and recorded, so a graceful restart replays nothing.
+            let ended = self.cycle(stop).await;
+            if *stop.borrow() {
+                break;
+            }
             let delay = match ended {
                 Ok(()) => {
                     delays = retry_delays();
@@ -196,16 +198,25 @@ impl Watch {
     }
 
     /// Lists when there is no checkpoint, then watches from it until the server ends the watch.
-    async fn cycle(&mut self) -> Result<(), WatchError> {
+    async fn cycle(&mut self, stop: &mut StopSignal) -> Result<(), WatchError> {
         if self.progress.0.resource_version.is_empty() {
-            self.list_and_deliver(None).await?;
+            // Cut short by a stop, the list is delivered again after the restart (its checkpoint
+            // only moves at the end): at-least-once, as after a crash.
+            tokio::select! {
+                () = stopped(stop) => return Ok(()),
+                listed = self.list_and_deliver(None) => listed?,
+            }
         }
         let mut params = WatchParams::default().timeout(WATCH_TIMEOUT_SECONDS);
         if let Some(selector) = &self.subscription.selector {
             params = params.labels(selector);
         }
         let checkpoint = self.progress.0.resource_version.clone();
-        let events = match self.objects.watch(&params, &checkpoint).await {
+        let watched = tokio::select! {
+            () = stopped(stop) => return Ok(()),
+            watched = self.objects.watch(&params, &checkpoint) => watched,
+        };
+        let events = match watched {
             Ok(events) => events,
             Err(kube::Error::Api(status)) if status.code == 410 => {
                 return self.expired(&checkpoint).await;
@@ -233,6 +244,7 @@ impl Watch {
         loop {
             let flush_at = self.last_flush + FLUSH_EVERY;
             let next = tokio::select! {
+                () = stopped(stop) => return Ok(()),
                 next = events.try_next() => next,
                 () = tokio::time::sleep_until(flush_at), if self.dirty => {
                     self.flush().await;

@@ -58,6 +58,8 @@ struct State {
     script: HashMap<String, Vec<u16>>,
     /// Status answered on a path forever.
     always: HashMap<String, u16>,
+    /// Answers on these paths wait for a permit (requests are recorded first).
+    gates: HashMap<String, Arc<tokio::sync::Semaphore>>,
 }
 
 #[derive(Clone)]
@@ -108,6 +110,22 @@ impl Recorder {
             .insert(path.to_owned(), status);
     }
 
+    /// Holds every answer on `path` (after recording the request) until [`Recorder::release`].
+    pub fn hold(&self, path: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .gates
+            .insert(path.to_owned(), Arc::new(tokio::sync::Semaphore::new(0)));
+    }
+
+    /// Lets every held and future answer on `path` go.
+    pub fn release(&self, path: &str) {
+        if let Some(gate) = self.state.lock().unwrap().gates.remove(path) {
+            gate.close();
+        }
+    }
+
     /// Requests received on `path`, in arrival order.
     pub fn on(&self, path: &str) -> Vec<Received> {
         self.state
@@ -138,7 +156,26 @@ async fn answer(
         .map(http_body_util::Collected::to_bytes)
         .unwrap_or_default();
     let path = parts.uri.path().to_owned();
-    let mut state = state.lock().unwrap();
+    let gate = {
+        let mut state = state.lock().unwrap();
+        record(&mut state, &parts, path.clone(), &body, at)
+    };
+    if let (Some(gate), _) = &gate {
+        // A closed semaphore is the release.
+        let _ = gate.acquire().await;
+    }
+    let mut response = Response::new(Full::new(Bytes::from_static(b"recorded")));
+    *response.status_mut() = hyper::StatusCode::from_u16(gate.1).unwrap();
+    Ok(response)
+}
+
+fn record(
+    state: &mut State,
+    parts: &hyper::http::request::Parts,
+    path: String,
+    body: &Bytes,
+    at: Instant,
+) -> (Option<Arc<tokio::sync::Semaphore>>, u16) {
     let status = match state.always.get(&path) {
         Some(status) => *status,
         None => match state.script.get_mut(&path) {
@@ -146,6 +183,7 @@ async fn answer(
             _ => 200,
         },
     };
+    let gate = state.gates.get(&path).cloned();
     state.received.push(Received {
         method: parts.method.to_string(),
         path,
@@ -154,11 +192,9 @@ async fn answer(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
             .collect(),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: String::from_utf8_lossy(body).into_owned(),
         at,
         status,
     });
-    let mut response = Response::new(Full::new(Bytes::from_static(b"recorded")));
-    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-    Ok(response)
+    (gate, status)
 }

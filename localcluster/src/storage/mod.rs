@@ -808,9 +808,19 @@ mod tests {
         fs::write(dir.join(WAL_FILE), b"").unwrap();
         fs::set_permissions(dir.join(WAL_FILE), fs::Permissions::from_mode(0o644)).unwrap();
         let store = Store::open_with(&dir, 10, 1).unwrap();
-        store
+        let first = store
             .commit(&key("a"), Expect::Absent, Some(obj("a", 1)))
             .unwrap();
+        // A batch taken before the close folds the log; one taken together with the close
+        // does not, so wait for the first write to be durable before closing.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while *store.shared.durable.borrow() < first.rv {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "write never became durable"
+            );
+            std::thread::yield_now();
+        }
         store
             .commit(&key("b"), Expect::Absent, Some(obj("b", 1)))
             .unwrap();

@@ -95,6 +95,11 @@ pub struct Args {
     #[arg(long, default_value_t = DownloadLimits::default().idle_timeout.as_secs())]
     pub download_idle_timeout: u64,
 
+    /// File holding the token callers of /specialize, /fetch and /upload must send as
+    /// `Authorization: Bearer <token>` (in-pod path; under --root in local mode).
+    #[arg(long, env = "RIVULET_FETCHER_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
     /// Accepted for compatibility with Fission's command line; tracing export is not wired.
     #[arg(long, hide = true)]
     pub jaeger_collector_endpoint: Option<String>,
@@ -140,12 +145,33 @@ impl Args {
             .runtime_host
             .or_else(|| bind.map(|ip| ip.to_string()))
             .unwrap_or_else(|| RuntimeTarget::default().host);
+        let root = self.root.filter(|r| !r.as_os_str().is_empty());
+        let token = match self.token_file.filter(|f| !f.as_os_str().is_empty()) {
+            Some(file) => {
+                let on_host = crate::paths::resolve_in_pod(root.as_deref(), &file);
+                let raw = std::fs::read(&on_host).map_err(|e| {
+                    FetcherError::InvalidConfig(format!(
+                        "cannot read --token-file {}: {e}",
+                        on_host.display()
+                    ))
+                })?;
+                let token = raw.trim_ascii().to_vec();
+                if token.is_empty() {
+                    return Err(FetcherError::InvalidConfig(format!(
+                        "--token-file {} is empty",
+                        on_host.display()
+                    )));
+                }
+                Some(token)
+            }
+            None => None,
+        };
         Ok(Config {
             listen: SocketAddr::new(bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), self.port),
             code_dir: self.shared_volume_path,
             secret_dir: self.secret_dir,
             config_dir: self.cfgmap_dir,
-            root: self.root.filter(|r| !r.as_os_str().is_empty()),
+            root,
             runtime: RuntimeTarget {
                 host: runtime_host,
                 port: runtime_port,
@@ -164,6 +190,7 @@ impl Args {
                 idle_timeout: Duration::from_secs(self.download_idle_timeout.max(1)),
             },
             specialize_on_startup,
+            token,
             ..Config::default()
         })
     }
@@ -353,5 +380,37 @@ mod tests {
         let config = parse(&["--max-zip-entries", "10", "--max-file-bytes", "100"]);
         assert_eq!(config.limits.max_entries, 10);
         assert_eq!(config.limits.max_file_bytes, 100);
+    }
+
+    #[test]
+    fn the_token_file_is_read_under_the_pod_root_and_must_not_be_empty() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("etc/rivulet/fetcher");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("token"), "abc123\n").unwrap();
+        let root_arg = root.path().to_str().unwrap();
+        let config = parse(&[
+            "--root",
+            root_arg,
+            "--token-file",
+            "/etc/rivulet/fetcher/token",
+        ]);
+        assert_eq!(config.token.as_deref(), Some(&b"abc123"[..]));
+        assert!(parse(&[]).token.is_none());
+
+        std::fs::write(dir.join("token"), " \n").unwrap();
+        for (file, rule) in [
+            ("/etc/rivulet/fetcher/token", "is empty"),
+            ("/etc/rivulet/fetcher/missing", "cannot read"),
+        ] {
+            let err = Args::parse_from_args(["--root", root_arg, "--token-file", file])
+                .unwrap()
+                .into_config()
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("--token-file") && err.to_string().contains(rule),
+                "{err}"
+            );
+        }
     }
 }

@@ -35,6 +35,9 @@ pub struct Config {
     pub download: DownloadLimits,
     /// Newdeploy: specialize once at startup and be ready only afterwards.
     pub specialize_on_startup: Option<FunctionSpecializeRequest>,
+    /// Secret the caller of `/specialize` and `/upload` must send as `Authorization: Bearer`.
+    /// `None` accepts any caller (Fission's behaviour), logged as a warning at startup.
+    pub token: Option<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -55,6 +58,7 @@ impl Default for Config {
             limits: ExtractLimits::default(),
             download: DownloadLimits::default(),
             specialize_on_startup: None,
+            token: None,
         }
     }
 }

@@ -126,6 +126,18 @@ pub enum FetcherError {
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
 
+    #[error(
+        "unauthorized: this fetcher accepts /specialize, /fetch and /upload only with its pod's token \
+         (Authorization: Bearer <token>); {0}"
+    )]
+    Unauthorized(&'static str),
+
+    #[error(
+        "this pod is already specialized with a different request (a pod is specialized once; \
+         only the same claim may retry)"
+    )]
+    AlreadySpecialized,
+
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -158,6 +170,8 @@ impl FetcherError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::RuntimeFailed { .. } => StatusCode::BAD_GATEWAY,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::AlreadySpecialized => StatusCode::CONFLICT,
             Self::RuntimeUnreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::StartupSpecialization(inner) => inner.status(),
             Self::ObjectRead { .. }

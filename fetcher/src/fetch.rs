@@ -2,6 +2,7 @@
 //! archive (literal or URL with checksum), unpack it under the code directory, write secrets and
 //! configmaps, then call the runtime.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -46,6 +47,10 @@ pub struct Fetcher<S> {
     /// One fetch at a time: concurrent requests for the same pod must not interleave temp files.
     lock: tokio::sync::Mutex<()>,
     temp_counter: AtomicU64,
+    /// The requests this pod was specialized with, by code target (`filename`): one per pod, or
+    /// one per function on an `infinite` environment's shared pod. A different request for a
+    /// target already loaded is refused (409); the same one (the claim retrying) is not.
+    specialized: std::sync::Mutex<HashMap<String, FunctionSpecializeRequest>>,
 }
 
 impl<S: ClusterSource> Fetcher<S> {
@@ -71,6 +76,7 @@ impl<S: ClusterSource> Fetcher<S> {
             runtime_attempts: AtomicU32::new(0),
             lock: tokio::sync::Mutex::new(()),
             temp_counter: AtomicU64::new(0),
+            specialized: std::sync::Mutex::default(),
         })
     }
 
@@ -85,6 +91,14 @@ impl<S: ClusterSource> Fetcher<S> {
         request: &FunctionSpecializeRequest,
     ) -> Result<(), FetcherError> {
         let _guard = self.lock.lock().await;
+        let target = &request.fetch_req.filename;
+        if self
+            .specialized()
+            .get(target)
+            .is_some_and(|previous| previous != request)
+        {
+            return Err(FetcherError::AlreadySpecialized);
+        }
         let function_namespace = request
             .load_req
             .function_metadata
@@ -101,7 +115,21 @@ impl<S: ClusterSource> Fetcher<S> {
             self.runtime_retry,
             &self.runtime_attempts,
         )
-        .await
+        .await?;
+        self.specialized().insert(target.clone(), request.clone());
+        Ok(())
+    }
+
+    /// Whether any function was loaded into this pod's runtime by this process.
+    pub fn is_specialized(&self) -> bool {
+        !self.specialized().is_empty()
+    }
+
+    fn specialized(&self) -> std::sync::MutexGuard<'_, HashMap<String, FunctionSpecializeRequest>> {
+        // A panic while holding this lock cannot leave the map half-written: take it as is.
+        self.specialized
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `POST /fetch`: code, secrets and configmaps, no runtime call.

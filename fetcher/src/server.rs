@@ -15,6 +15,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq as _;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -34,11 +35,18 @@ pub struct Server<S> {
     fetcher: Arc<Fetcher<S>>,
     ready: Arc<AtomicBool>,
     startup: Option<FunctionSpecializeRequest>,
+    token: Option<Arc<[u8]>>,
 }
 
 impl<S: ClusterSource> Server<S> {
     pub async fn bind(config: Config, source: S) -> Result<Self, FetcherError> {
         let fetcher = Arc::new(Fetcher::new(&config, source)?);
+        if config.token.is_none() {
+            tracing::warn!(
+                "no --token-file: any process that reaches this port may specialize the pod"
+            );
+        }
+        let token = config.token.as_deref().map(Arc::from);
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -51,6 +59,7 @@ impl<S: ClusterSource> Server<S> {
             fetcher,
             ready: Arc::new(AtomicBool::new(config.specialize_on_startup.is_none())),
             startup: config.specialize_on_startup,
+            token,
         })
     }
 
@@ -71,6 +80,7 @@ impl<S: ClusterSource> Server<S> {
             fetcher,
             ready,
             startup,
+            token,
         } = self;
         let startup = async {
             match startup {
@@ -97,11 +107,16 @@ impl<S: ClusterSource> Server<S> {
                         continue;
                     }
                 };
-                let (fetcher, ready) = (fetcher.clone(), ready.clone());
+                let (fetcher, ready, token) = (fetcher.clone(), ready.clone(), token.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
-                        let (fetcher, ready) = (fetcher.clone(), ready.clone());
-                        async move { Ok::<_, Infallible>(route(&fetcher, &ready, request).await) }
+                        let (fetcher, ready, token) =
+                            (fetcher.clone(), ready.clone(), token.clone());
+                        async move {
+                            Ok::<_, Infallible>(
+                                route(&fetcher, &ready, token.as_deref(), request).await,
+                            )
+                        }
                     });
                     if let Err(err) = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -123,9 +138,16 @@ impl<S: ClusterSource> Server<S> {
 async fn route<S: ClusterSource>(
     fetcher: &Fetcher<S>,
     ready: &AtomicBool,
+    token: Option<&[u8]>,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
+    // Every route that writes code into the pod or loads it into the runtime is the router's.
+    if matches!(path.as_str(), "/specialize" | "/fetch" | "/upload")
+        && let Err(err) = authorize(token, &request)
+    {
+        return error_response(&path, &err);
+    }
     match path.as_str() {
         "/specialize" => {
             if request.method() != Method::POST {
@@ -175,6 +197,26 @@ async fn route<S: ClusterSource>(
         }
         "/healthz" => text(StatusCode::OK, ""),
         _ => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+    }
+}
+
+/// Checks `Authorization: Bearer <token>` against the configured token in constant time.
+fn authorize<B>(token: Option<&[u8]>, request: &Request<B>) -> Result<(), FetcherError> {
+    let Some(expected) = token else {
+        return Ok(());
+    };
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Err(FetcherError::Unauthorized("no Authorization header"));
+    };
+    let Some(presented) = value.as_bytes().strip_prefix(b"Bearer ") else {
+        return Err(FetcherError::Unauthorized(
+            "Authorization is not a Bearer token",
+        ));
+    };
+    if bool::from(presented.ct_eq(expected)) {
+        Ok(())
+    } else {
+        Err(FetcherError::Unauthorized("wrong token"))
     }
 }
 

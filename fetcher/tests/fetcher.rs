@@ -576,3 +576,70 @@ async fn the_router_side_client_times_out() {
     );
     silent.abort();
 }
+
+#[tokio::test]
+async fn specialize_and_upload_need_the_pods_token() {
+    let runtime = fake_runtime(StatusCode::OK, "").await;
+    let fetcher = TestFetcher::start_with(runtime.addr.port(), |config| {
+        config.token = Some(b"s3cret-token".to_vec());
+    })
+    .await;
+    fetcher.add_package("hello-pkg", Archive::literal(HELLO.to_vec()), "succeeded");
+    let request = specialize_request("hello-pkg", 2);
+
+    for (authorization, why) in [
+        (None, "no Authorization header"),
+        (Some("Bearer wrong-token!"), "wrong token"),
+        (Some("Bearer s3cret-toke"), "wrong token"),
+        (Some("Basic s3cret-token"), "not a Bearer token"),
+    ] {
+        for path in ["/specialize", "/fetch", "/upload"] {
+            let (status, body) = fetcher.post_authorized(path, authorization, &request).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{path} {authorization:?}: {body}"
+            );
+            assert!(
+                body.contains("unauthorized") && body.contains(why),
+                "{body}"
+            );
+        }
+    }
+    // The pod is untouched: no code, no runtime call.
+    assert!(!fetcher.host_path("/userfunc/deployarchive").exists());
+    assert!(runtime.seen().is_empty());
+    assert!(!fetcher.fetcher.is_specialized());
+
+    let (status, body) = fetcher
+        .post_authorized("/specialize", Some("Bearer s3cret-token"), &request)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(runtime.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_different_specialize_is_refused_but_the_same_claim_may_retry() {
+    let runtime = fake_runtime(StatusCode::OK, "").await;
+    let fetcher = TestFetcher::start(runtime.addr.port()).await;
+    fetcher.add_package("hello-pkg", Archive::literal(HELLO.to_vec()), "succeeded");
+    fetcher.add_package("evil-pkg", Archive::literal(b"evil".to_vec()), "succeeded");
+
+    let request = specialize_request("hello-pkg", 2);
+    let (status, body) = fetcher.post("/specialize", &request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Same claim retrying: accepted.
+    let (status, body) = fetcher.post("/specialize", &request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = fetcher
+        .post("/specialize", &specialize_request("evil-pkg", 2))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("already specialized"), "{body}");
+    assert_eq!(
+        std::fs::read(fetcher.host_path("/userfunc/deployarchive")).unwrap(),
+        HELLO
+    );
+    assert_eq!(runtime.seen().len(), 2);
+}

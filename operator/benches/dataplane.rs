@@ -438,7 +438,11 @@ async fn main() {
         let ip = pod_ip(pod);
         let started = Instant::now();
         fetcher
-            .specialize(format!("{ip}:8000").parse().unwrap(), &request)
+            .specialize(
+                format!("{ip}:8000").parse().unwrap(),
+                environment.metadata.uid.as_deref().unwrap_or_default(),
+                &request,
+            )
             .await
             .unwrap();
         let specialize = started.elapsed();

@@ -168,6 +168,7 @@ async fn local_mode_end_to_end() {
     );
     let body = up.expect("GET", "/hello", "", 200, "Hello, World!").await;
     assert_eq!(body, "Hello, World!\n");
+    a_local_process_cannot_specialize_a_warm_pod(&up).await;
 
     // Node.js, unchanged Fission function.
     up.kubectl(
@@ -241,6 +242,48 @@ async fn local_mode_end_to_end() {
     // controller is its own process.
     drop(up);
     a_restarted_controller_kills_nothing().await;
+}
+
+/// Issue 15.1: another local process POSTs its own code to a warm pod's fetcher, as the router
+/// would, and is refused (no token); the pool's token Secret exists and the pod stays warm, so
+/// the router later specializes it with the function's real code.
+async fn a_local_process_cannot_specialize_a_warm_pod(up: &Up) {
+    let ip = eventually(REQUEST_WAIT, "a warm python pod with an IP", || async {
+        let out = up.kubectl(
+            &[
+                "get",
+                "pods",
+                "-l",
+                "environmentName=python,managed=true",
+                "-o",
+                "jsonpath={.items[0].status.podIP}",
+            ],
+            None,
+        );
+        let ip = out.trim().to_owned();
+        if ip.is_empty() { Err(out) } else { Ok(ip) }
+    })
+    .await;
+    let evil = r#"{"FetchReq":{"fetchType":2,"url":"http://127.0.0.1:1/evil.zip","filename":"deployarchive"},
+        "LoadReq":{"filepath":"/userfunc/deployarchive","functionName":"hello.main","envVersion":2}}"#;
+    for path in ["/specialize", "/fetch"] {
+        let (status, body) = http("POST", &format!("http://{ip}:8000{path}"), evil)
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(body.contains("unauthorized"), "{body}");
+    }
+    let secret = up.kubectl(
+        &[
+            "get",
+            "secret",
+            "python.rivulet-fetcher-token",
+            "-o",
+            "jsonpath={.data.token}",
+        ],
+        None,
+    );
+    assert_eq!(secret.len(), 88, "base64 of 64 hex digits: {secret}");
 }
 
 /// New code is served after the package changes (the Fission CLI bumps the function's
@@ -412,6 +455,9 @@ impl ExternalController {
                 "--metrics-addr",
                 "127.0.0.1:0",
             ])
+            // The key `up` created: the pools it builds must accept `up`'s router.
+            .arg("--fetcher-key-file")
+            .arg(up.dir.path().join("data/fetcher.key"))
             .env("KUBECONFIG", &up.kubeconfig)
             .stderr(log)
             .spawn()

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{reflector, watcher};
@@ -36,6 +36,10 @@ async fn create_env(client: &Client, namespace: &str, name: &str, poolsize: i32)
 /// Warm pods per cluster label.
 /// A context for calling `reconcile` directly (as a freshly started controller would).
 async fn direct_context(client: &Client) -> Arc<Context> {
+    direct_context_with(client, PoolPodConfig::default()).await
+}
+
+async fn direct_context_with(client: &Client, pool: PoolPodConfig) -> Arc<Context> {
     let (nodes, writer) = reflector::store::<Node>();
     let stream = reflector(
         writer,
@@ -52,7 +56,7 @@ async fn direct_context(client: &Client) -> Arc<Context> {
     );
     Arc::new(Context {
         client: client.clone(),
-        pool: PoolPodConfig::default(),
+        pool,
         nodes,
         offloading: Some(offloading_resource()),
         recorder,
@@ -331,5 +335,81 @@ async fn an_invalid_spec_keeps_the_pool_and_says_why() {
         warm_counts(&client, "fns").await,
         BTreeMap::from([("local".to_owned(), 2)])
     );
+    tc.shutdown().await;
+}
+
+/// Issue 15.1: with a fetcher key, pods are created only after their Environment's token Secret,
+/// which holds the token the router derives, and a deleted Secret is back before the next pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_pods_mount_the_environments_fetcher_token() {
+    let tc = TestCluster::start().await.unwrap();
+    let client = tc.client.clone();
+    install_crds(&client).await;
+    add_node(&client, "venice", None).await;
+    add_namespace(&client, "fns").await;
+    let key = rivulet_api::specialize::FetcherKey::from_file_bytes(&[b'k'; 32]).unwrap();
+    let ctx = direct_context_with(
+        &client,
+        PoolPodConfig {
+            fetcher_key: Some(key.clone()),
+            ..PoolPodConfig::default()
+        },
+    )
+    .await;
+    let env = Arc::new(create_env(&client, "fns", "python", 2).await);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "fns");
+    // The first refill waits 100 ms from the first sighting; reconcile until it has run.
+    let filled = || async {
+        eventually(WAIT, "the pool filled", || async {
+            reconcile(env.clone(), ctx.clone()).await.unwrap();
+            let n = pods.list(&ListParams::default()).await.unwrap().items.len();
+            if n == 2 {
+                Ok(())
+            } else {
+                Err(format!("{n} pods"))
+            }
+        })
+        .await;
+    };
+    filled().await;
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "fns");
+    let token = || async {
+        let secret = secrets.get("python.rivulet-fetcher-token").await.unwrap();
+        String::from_utf8(secret.data.unwrap()["token"].0.clone()).unwrap()
+    };
+    assert_eq!(token().await, key.token_for(&env.uid().unwrap()));
+    let listed = pods.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(listed.len(), 2);
+    for pod in &listed {
+        let spec = pod.spec.as_ref().unwrap();
+        let secret_volumes: Vec<_> = spec
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| v.secret.as_ref()?.secret_name.clone())
+            .collect();
+        assert_eq!(secret_volumes, ["python.rivulet-fetcher-token"]);
+    }
+
+    // Secret gone, one pod gone: the refill brings the Secret back first.
+    secrets
+        .delete("python.rivulet-fetcher-token", &DeleteParams::default())
+        .await
+        .unwrap();
+    pods.delete(&listed[0].name_any(), &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "the pod gone", || async {
+        let n = pods.list(&ListParams::default()).await.unwrap().items.len();
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(format!("{n} pods"))
+        }
+    })
+    .await;
+    filled().await;
+    assert_eq!(token().await, key.token_for(&env.uid().unwrap()));
     tc.shutdown().await;
 }

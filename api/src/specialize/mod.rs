@@ -9,8 +9,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod request;
+pub mod token;
 
 pub use request::{CODE_DIR, target_filename};
+pub use token::{FetcherKey, FetcherKeyError};
 
 /// Body of `POST /specialize`: fetch the code, then load it into the runtime.
 ///

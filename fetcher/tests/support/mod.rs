@@ -233,6 +233,27 @@ impl TestFetcher {
         }
     }
 
+    /// POST with an optional `Authorization` header value.
+    pub async fn post_authorized(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        body: &serde_json::Value,
+    ) -> (StatusCode, String) {
+        let uri: Uri = format!("http://{}{path}", self.addr).parse().unwrap();
+        let mut request = Request::post(uri).header("content-type", "application/json");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let response = self.client.request(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, String) {
         let uri: Uri = format!("http://{}{path}", self.addr).parse().unwrap();
         let request = Request::get(uri).body(Full::default()).unwrap();

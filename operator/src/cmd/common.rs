@@ -1,8 +1,61 @@
-//! Start-up pieces every long-running subcommand shares: logging, the async runtime, and the
-//! shutdown signal.
+//! Start-up pieces every long-running subcommand shares: logging, the async runtime, the
+//! shutdown signal, and the fetcher key.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use rivulet_api::specialize::FetcherKey;
 use tokio::sync::watch;
+
+/// `--fetcher-key-file` of the controller and the router: both must be given the same file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FetcherKeyArgs {
+    /// File holding the installation key from which every Environment's fetcher token is
+    /// derived (at least 32 bytes, e.g. `openssl rand -hex 32`). Give the controller and the
+    /// router the same file. Without it, warm pods accept specialization from anyone who
+    /// reaches them (docs/fetcher.md "Who may call the fetcher").
+    #[arg(long, env = "RIVULET_FETCHER_KEY_FILE")]
+    pub fetcher_key_file: Option<PathBuf>,
+}
+
+impl FetcherKeyArgs {
+    /// The key, read and checked at start-up, or `None` (with a warning) when no file is given.
+    pub fn load(&self) -> anyhow::Result<Option<FetcherKey>> {
+        let Some(path) = self
+            .fetcher_key_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+        else {
+            tracing::warn!(
+                "no --fetcher-key-file: warm pods' fetchers accept specialization from any caller"
+            );
+            return Ok(None);
+        };
+        read_fetcher_key(path).map(Some)
+    }
+}
+
+/// Reads a fetcher key file.
+pub fn read_fetcher_key(path: &Path) -> anyhow::Result<FetcherKey> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the fetcher key file {}", path.display()))?;
+    FetcherKey::from_file_bytes(&bytes)
+        .with_context(|| format!("fetcher key file {}", path.display()))
+}
+
+/// The fetcher key of a local data dir, `<data>/fetcher.key`, created owner-only on first use.
+pub fn local_fetcher_key(data_dir: &Path) -> anyhow::Result<(PathBuf, FetcherKey)> {
+    let path = data_dir.join("fetcher.key");
+    if !path.exists() {
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random)
+            .map_err(|e| anyhow::anyhow!("cannot draw random bytes for the fetcher key: {e}"))?;
+        rivulet_localcluster::private::write_file(&path, &FetcherKey::file_text(&random))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let key = read_fetcher_key(&path)?;
+    Ok((path, key))
+}
 
 /// Logs to stderr (like any container's), level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {

@@ -65,6 +65,8 @@ pub struct Args {
     /// Delay before a delivery's first retry, in milliseconds (doubled before each next one).
     #[arg(long, default_value_t = 500)]
     pub delivery_backoff_ms: u64,
+    #[command(flatten)]
+    pub fetcher_key: super::common::FetcherKeyArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -101,6 +103,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if let Some(image) = args.fetcher_image {
         pods.fetcher_image = image;
     }
+    pods.fetcher_key = args.fetcher_key.load()?;
     // Discovered once at start-up: installing Liqo later needs a controller restart.
     let offloading = rivulet_reconcilers::offloading::discover(&client).await;
     if let Some(resource) = &offloading {

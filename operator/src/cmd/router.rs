@@ -43,6 +43,8 @@ pub struct Args {
     /// Largest request body forwarded to a function, in bytes; larger ones get 413.
     #[arg(long, env = "RIVULET_ROUTER_MAX_REQUEST_BODY", default_value_t = rivulet_router::proxy::DEFAULT_MAX_REQUEST_BODY)]
     pub max_request_body: u64,
+    #[command(flatten)]
+    pub fetcher_key: super::common::FetcherKeyArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -55,6 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    let fetcher_key = args.fetcher_key.load()?;
     let client = Client::try_default()
         .await
         .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?;
@@ -71,6 +74,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             max_request_body: args.max_request_body,
             ..defaults.proxy
         },
+        fetcher_key,
         ..defaults
     };
     let router = Router::start(client, config).await?;

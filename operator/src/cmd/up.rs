@@ -66,6 +66,9 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     // Owner-only: the data dir holds the store (every Secret), the admin token and pod volumes.
     rivulet_localcluster::private::ensure_dir(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    // Only this process's reconcilers and router know it: other local processes cannot
+    // specialize warm pods (docs/fetcher.md "Who may call the fetcher").
+    let (fetcher_key_file, fetcher_key) = super::common::local_fetcher_key(&data_dir)?;
     let mut shutdown = shutdown_signal()?;
 
     let mut agent_config = AgentConfig::new(data_dir.join("agent"));
@@ -100,6 +103,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let router_config = RouterConfig {
         public_addr: SocketAddr::from(([127, 0, 0, 1], args.router_port)),
         internal_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        fetcher_key: Some(fetcher_key.clone()),
         ..RouterConfig::default()
     };
     let router = Router::start(client.clone(), router_config)
@@ -108,13 +112,14 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
 
     let reconcilers = if args.no_controller {
         eprintln!(
-            "no controller: run KUBECONFIG={} rivulet controller --local-pods --router-url http://{}",
+            "no controller: run KUBECONFIG={} rivulet controller --local-pods --router-url http://{} --fetcher-key-file {}",
             kubeconfig.display(),
-            router.internal_addr
+            router.internal_addr,
+            fetcher_key_file.display()
         );
         None
     } else {
-        Some(start_reconcilers(&client, router.internal_addr).await)
+        Some(start_reconcilers(&client, router.internal_addr, fetcher_key).await)
     };
 
     announce(&kubeconfig, router.public_addr, &args.clusters);
@@ -137,9 +142,13 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
 async fn start_reconcilers(
     client: &Client,
     router_internal: SocketAddr,
+    fetcher_key: rivulet_api::specialize::FetcherKey,
 ) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let settings = Settings {
-        pods: local_pods(),
+        pods: rivulet_reconcilers::environment::pool_pod::PoolPodConfig {
+            fetcher_key: Some(fetcher_key),
+            ..local_pods()
+        },
         router: RouterService::default(),
         offloading: OffloadingConfig {
             resource: rivulet_reconcilers::offloading::discover(client).await,

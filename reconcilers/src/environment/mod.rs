@@ -1,5 +1,6 @@
 //! The environment reconciler's pure parts: the warm-pool pod and the plan that converges a pool.
 
+pub mod fetcher_token;
 pub mod offloaded;
 pub mod plan;
 pub mod pool_pod;

@@ -21,8 +21,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rivulet_api::defaults::{FETCHER_PORT, RUNTIME_PORT};
 use rivulet_api::keys::{executor_types, fission_labels, fission_paths, fission_volumes, rivulet};
+use rivulet_api::specialize::FetcherKey;
 use rivulet_api::{Environment, EnvironmentSpec};
 use serde::Serialize;
+
+use super::fetcher_token::require_token;
 
 use crate::hash::stable_hash;
 use crate::merge::{MergeError, merge};
@@ -39,6 +42,11 @@ pub struct PoolPodConfig {
     pub service_account: Option<String>,
     /// `imagePullPolicy` of the runtime container.
     pub runtime_image_pull_policy: Option<String>,
+    /// Installation key of fetcher tokens: when set, a warm pod's fetcher accepts only the
+    /// router (docs/fetcher.md "Who may call the fetcher"). Hashed as its fingerprint, so a new
+    /// key rolls the pools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetcher_key: Option<FetcherKey>,
 }
 
 impl Default for PoolPodConfig {
@@ -48,6 +56,7 @@ impl Default for PoolPodConfig {
             fetcher_command: vec!["rivulet".into(), "fetcher".into()],
             service_account: Some("rivulet-fetcher".into()),
             runtime_image_pull_policy: Some("IfNotPresent".into()),
+            fetcher_key: None,
         }
     }
 }
@@ -113,6 +122,9 @@ pub fn build_pool_pod(
         .as_deref()
         .ok_or(PoolPodError::MissingMetadata("uid"))?;
     let mut pod_spec = runtime_pod_spec(env, config, &[], &[])?;
+    if config.fetcher_key.is_some() {
+        require_token(&mut pod_spec, name);
+    }
     pin_to_cluster(&mut pod_spec, cluster_id);
 
     let mut labels = env.metadata.labels.clone().unwrap_or_default();

@@ -1,6 +1,7 @@
 //! The environment reconciler: keeps each Environment's warm pool at its desired per-cluster
 //! counts. Pipeline: read pods, nodes and offloading state → validate → place and plan (pure) →
-//! create/delete warm pods → status (server-side apply on `/status`, only when it changed).
+//! delete warm pods, apply the fetcher token Secret, create warm pods → status (server-side apply
+//! on `/status`, only when it changed).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
@@ -25,6 +26,7 @@ use rivulet_api::{Environment, EnvironmentStatus};
 use serde_json::json;
 use tracing::{info, warn};
 
+use super::fetcher_token::token_secret;
 use super::offloaded::{is_ready, offloaded_condition};
 use super::plan::{PoolPlan, WarmPod, cluster_counts, plan_pool};
 use super::pool_pod::{
@@ -90,6 +92,14 @@ pub enum Error {
     /// A pool pod could not be built from the spec.
     #[error(transparent)]
     Build(#[from] PoolPodError),
+    /// Applying the fetcher token Secret failed.
+    #[error("applying the fetcher token Secret of {env}: {source}")]
+    TokenSecret {
+        /// namespace/name.
+        env: String,
+        /// Cause.
+        source: kube::Error,
+    },
     /// Creating a pool pod failed.
     #[error("creating a warm pod of {env} in cluster {cluster}: {source}")]
     CreatePod {
@@ -126,6 +136,7 @@ impl Error {
             Self::ListPods { .. } => "list_pods",
             Self::Offloading { .. } => "offloading",
             Self::Build(_) => "build",
+            Self::TokenSecret { .. } => "token_secret",
             Self::CreatePod { .. } => "create_pod",
             Self::DeletePod { .. } => "delete_pod",
             Self::Status { .. } => "status",
@@ -258,6 +269,25 @@ async fn converge(
                 });
             }
         }
+    }
+    if !plan.create.is_empty()
+        && let Some(fetcher_key) = &ctx.pool.fetcher_key
+    {
+        // Before the pods that mount it; applied on every refill so a deleted Secret comes back.
+        let secret = token_secret(env, fetcher_key)?;
+        let secrets: Api<Secret> =
+            Api::namespaced(ctx.client.clone(), &env.namespace().unwrap_or_default());
+        secrets
+            .patch(
+                &secret.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .map_err(|source| Error::TokenSecret {
+                env: key.to_owned(),
+                source,
+            })?;
     }
     for (cluster, count) in &plan.create {
         let pod = build_pool_pod(env, cluster, hash, &ctx.pool)?;

@@ -26,6 +26,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use rivulet_api::keys::fission_labels;
+use rivulet_api::specialize::FetcherKey;
 use rivulet_api::{Environment, ExecutorType, Function, HTTPTrigger};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -68,6 +69,8 @@ pub struct RouterConfig {
     pub proxy: ProxyConfig,
     /// Data-plane worker threads (default: one per core). See [`workers`].
     pub workers: usize,
+    /// Installation key of fetcher tokens; `None` for fetchers without `--token-file`.
+    pub fetcher_key: Option<FetcherKey>,
 }
 
 impl Default for RouterConfig {
@@ -87,6 +90,7 @@ impl Default for RouterConfig {
             instance_id: None,
             proxy: ProxyConfig::default(),
             workers: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            fetcher_key: None,
         }
     }
 }
@@ -350,7 +354,7 @@ impl Router {
             pod_changes: pod_changes.clone(),
             instance_id,
             pool_wait: config.pool_wait,
-            fetcher: fetcher::FetcherClient::default(),
+            fetcher: fetcher::FetcherClient::with_key(config.fetcher_key.clone()),
             metrics: metrics.clone(),
             runtime: tokio::runtime::Handle::current(),
             pending: pending.clone(),

@@ -182,7 +182,7 @@ impl PoolSpecializer {
         let fetcher = std::net::SocketAddr::new(pod.address.ip(), FETCHER_PORT);
         self.ctx
             .fetcher
-            .specialize(fetcher, &request)
+            .specialize(fetcher, &env_uid, &request)
             .await
             .map_err(|e| SpecializeError::Failed(format!("pod {}: {e}", pod.name)))?;
         claimed.disarm();

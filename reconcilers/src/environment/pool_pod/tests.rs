@@ -109,3 +109,57 @@ fn selector_matches_fission_pool_labels() {
         "executorType=poolmgr,environmentUid=u1,managed=true"
     );
 }
+
+#[test]
+fn with_a_fetcher_key_only_the_fetcher_mounts_the_token_and_the_pool_rolls() {
+    let env = fixture("env-cli-python.yaml");
+    let plain = PoolPodConfig::default();
+    let key = rivulet_api::specialize::FetcherKey::from_file_bytes(&[b'k'; 32]).unwrap();
+    let keyed = PoolPodConfig {
+        fetcher_key: Some(key.clone()),
+        ..PoolPodConfig::default()
+    };
+    let other = PoolPodConfig {
+        fetcher_key: Some(
+            rivulet_api::specialize::FetcherKey::from_file_bytes(&[b'x'; 32]).unwrap(),
+        ),
+        ..PoolPodConfig::default()
+    };
+    let hashes = [&plain, &keyed, &other].map(|c| pool_spec_hash(&env.spec, c));
+    assert_ne!(hashes[0], hashes[1], "adding a key must roll pools");
+    assert_ne!(hashes[1], hashes[2], "a new key must roll pools");
+
+    let spec = build_pool_pod(&env, LOCAL_CLUSTER, "h", &keyed)
+        .unwrap()
+        .spec
+        .unwrap();
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.secret.is_some())
+        .unwrap();
+    assert_eq!(
+        volume.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some(rivulet_api::specialize::token::token_secret_name("python").as_str())
+    );
+    let mounts = |name: &str| -> Vec<String> {
+        let c = spec.containers.iter().find(|c| c.name == name).unwrap();
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .filter(|m| m.name == volume.name)
+            .map(|m| m.mount_path.clone())
+            .collect()
+    };
+    assert_eq!(mounts("fetcher"), ["/etc/rivulet/fetcher"]);
+    assert!(
+        mounts("python").is_empty(),
+        "user code must not see the token"
+    );
+    let args = spec.containers[1].args.clone().unwrap();
+    assert_eq!(args[..2], ["--token-file", "/etc/rivulet/fetcher/token"]);
+    // The key itself is in no object the operator writes.
+    let yaml = serde_yaml_ng::to_string(&spec).unwrap();
+    assert!(!yaml.contains("kkkkkkkk") && !yaml.contains(&key.token_for("x")));
+}

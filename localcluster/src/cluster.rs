@@ -33,6 +33,8 @@ pub struct Config {
     pub create_hooks: Vec<std::sync::Arc<dyn crate::hooks::CreateHook>>,
     /// Source of `pods/log` (a node agent); without one, `pods/log` answers 400.
     pub pod_logs: Option<std::sync::Arc<dyn crate::hooks::PodLogs>>,
+    /// Timeouts and the per-client cap of connections ([`crate::connections`]).
+    pub connections: crate::connections::ConnectionLimits,
 }
 
 impl Config {
@@ -44,6 +46,7 @@ impl Config {
             bookmark_interval: Duration::from_mins(1),
             create_hooks: Vec::new(),
             pod_logs: None,
+            connections: crate::connections::ConnectionLimits::default(),
         }
     }
 }
@@ -130,7 +133,12 @@ impl LocalCluster {
             source,
         })?;
         let tasks = vec![
-            tokio::spawn(http::serve(ctx.clone(), listener, server_tls)),
+            tokio::spawn(http::serve(
+                ctx.clone(),
+                listener,
+                server_tls,
+                config.connections.clone(),
+            )),
             tokio::spawn(controllers::run(ctx.clone())),
         ];
         Ok(LocalCluster {

@@ -12,13 +12,14 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::api::status::{ApiError, ApiResult};
 use crate::api::{Ctx, Query, discovery, handlers};
+use crate::connections::{ClientSlots, ConnectionLimits};
 
 /// Request bodies above this size get 413 (kube-apiserver's limit).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -93,39 +94,64 @@ pub struct Req {
     pub body: Bytes,
 }
 
-/// Accept TLS connections until `shutdown` flips.
-pub async fn serve(ctx: Arc<Ctx>, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
+/// Accept TLS connections until `shutdown` flips, within `limits` (crate::connections).
+pub async fn serve(
+    ctx: Arc<Ctx>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    limits: ConnectionLimits,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let slots = Arc::new(ClientSlots::default());
     let mut shutdown = ctx.shutdown.clone();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             () = crate::api::stopped(&mut shutdown) => return,
         };
-        let (stream, _) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 continue;
             }
         };
+        let Some(slot) = slots.acquire(peer.ip(), limits.max_per_client) else {
+            // Closed at once: the client sees a reset, not a hang.
+            tracing::warn!(
+                client = %peer.ip(),
+                max = limits.max_per_client,
+                "connection refused: too many open connections from this address"
+            );
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
         let ctx_stop = ctx.shutdown.clone();
         let acceptor = acceptor.clone();
+        let limits = limits.clone();
         tokio::spawn(async move {
-            let stream = match acceptor.accept(stream).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
+            let _slot = slot;
+            let stream =
+                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(client = %peer.ip(), "TLS handshake timed out");
+                        return;
+                    }
+                };
             let service = service_fn(move |req| {
                 let ctx = ctx.clone();
                 async move { Ok::<_, Infallible>(handle(ctx, req).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             let mut stop = ctx_stop;
@@ -156,12 +182,10 @@ fn authorized(ctx: &Ctx, req: &Request<Incoming>) -> bool {
         return false;
     };
     // Constant-time comparison: the token is the only secret.
-    token.len() == ctx.token.len()
-        && token
-            .bytes()
-            .zip(ctx.token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        token.as_bytes(),
+        ctx.token.as_bytes(),
+    ))
 }
 
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {

@@ -14,6 +14,7 @@
 
 mod api;
 mod cluster;
+pub mod connections;
 mod controllers;
 pub mod hooks;
 mod http;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{PodSpec, Secret, SecretVolumeSource, Volume, VolumeMount};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rivulet_api::Environment;
 use rivulet_api::keys::fission_labels;
 use rivulet_api::specialize::FetcherKey;
@@ -17,7 +17,7 @@ use rivulet_api::specialize::token::{
     TOKEN_MOUNT_DIR, TOKEN_SECRET_KEY, token_file, token_secret_name,
 };
 
-use super::pool_pod::PoolPodError;
+use super::pool_pod::{PoolPodError, identity, owned_by};
 
 /// Name of the pod volume holding the token.
 const VOLUME: &str = "rivulet-fetcher-token";
@@ -26,21 +26,7 @@ const FETCHER_CONTAINER: &str = "fetcher";
 
 /// The token Secret of `env`: one key, `token`, owned by the Environment (deleted with it).
 pub fn token_secret(env: &Environment, key: &FetcherKey) -> Result<Secret, PoolPodError> {
-    let name = env
-        .metadata
-        .name
-        .as_deref()
-        .ok_or(PoolPodError::MissingMetadata("name"))?;
-    let namespace = env
-        .metadata
-        .namespace
-        .as_deref()
-        .ok_or(PoolPodError::MissingMetadata("namespace"))?;
-    let uid = env
-        .metadata
-        .uid
-        .as_deref()
-        .ok_or(PoolPodError::MissingMetadata("uid"))?;
+    let (name, namespace, uid) = identity(env)?;
     let labels = BTreeMap::from([
         (fission_labels::ENVIRONMENT_NAME.to_owned(), name.to_owned()),
         (fission_labels::ENVIRONMENT_UID.to_owned(), uid.to_owned()),
@@ -50,14 +36,7 @@ pub fn token_secret(env: &Environment, key: &FetcherKey) -> Result<Secret, PoolP
             name: Some(token_secret_name(name)),
             namespace: Some(namespace.to_owned()),
             labels: Some(labels),
-            owner_references: Some(vec![OwnerReference {
-                api_version: rivulet_api::API_VERSION.into(),
-                kind: "Environment".into(),
-                name: name.to_owned(),
-                uid: uid.to_owned(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
+            owner_references: Some(vec![owned_by(name, uid)]),
             ..ObjectMeta::default()
         },
         type_: Some("Opaque".into()),

@@ -106,21 +106,7 @@ pub fn build_pool_pod(
     spec_hash: &str,
     config: &PoolPodConfig,
 ) -> Result<Pod, PoolPodError> {
-    let name = env
-        .metadata
-        .name
-        .as_deref()
-        .ok_or(PoolPodError::MissingMetadata("name"))?;
-    let namespace = env
-        .metadata
-        .namespace
-        .as_deref()
-        .ok_or(PoolPodError::MissingMetadata("namespace"))?;
-    let uid = env
-        .metadata
-        .uid
-        .as_deref()
-        .ok_or(PoolPodError::MissingMetadata("uid"))?;
+    let (name, namespace, uid) = identity(env)?;
     let mut pod_spec = runtime_pod_spec(env, config, &[], &[])?;
     if config.fetcher_key.is_some() {
         require_token(&mut pod_spec, name);
@@ -140,19 +126,35 @@ pub fn build_pool_pod(
             namespace: Some(namespace.to_owned()),
             labels: Some(labels),
             annotations: (!annotations.is_empty()).then_some(annotations),
-            owner_references: Some(vec![OwnerReference {
-                api_version: rivulet_api::API_VERSION.into(),
-                kind: "Environment".into(),
-                name: name.to_owned(),
-                uid: uid.to_owned(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
+            owner_references: Some(vec![owned_by(name, uid)]),
             ..ObjectMeta::default()
         },
         spec: Some(pod_spec),
         status: None,
     })
+}
+
+/// Name, namespace and uid of an Environment read from the API server.
+pub(super) fn identity(env: &Environment) -> Result<(&str, &str, &str), PoolPodError> {
+    let meta = &env.metadata;
+    let missing = PoolPodError::MissingMetadata;
+    Ok((
+        meta.name.as_deref().ok_or(missing("name"))?,
+        meta.namespace.as_deref().ok_or(missing("namespace"))?,
+        meta.uid.as_deref().ok_or(missing("uid"))?,
+    ))
+}
+
+/// The owner reference that makes an object part of its Environment (garbage-collected with it).
+pub(super) fn owned_by(name: &str, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: rivulet_api::API_VERSION.into(),
+        kind: "Environment".into(),
+        name: name.to_owned(),
+        uid: uid.to_owned(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
 }
 
 /// The pod spec of a function pod built from an Environment (pool pods, and `newdeploy`

@@ -464,6 +464,7 @@ mod tests {
     async fn admission_errors_carry_status_retry_after_and_cause() {
         let r = admission_error::<()>(&AdmissionError::TooManyRequests {
             concurrency: 5,
+            queued: 0,
             retry_after: Duration::from_secs(1),
         });
         assert_eq!(r.status(), 429);

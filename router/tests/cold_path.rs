@@ -24,7 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rivulet_api::Function;
-use rivulet_router::admission::{Admission, Lease, Limits, SpecializeError, Specializer};
+use rivulet_router::admission::{Admission, Lease, Limits, SpecializeError, Specializer, Timing};
 use rivulet_router::headers::{self, Rewrite};
 use rivulet_router::proxy::{self, ProxyBody, ProxyClient, ProxyConfig, ProxyError};
 use rivulet_router::rng::ThreadRng;
@@ -179,10 +179,19 @@ async fn start(concurrency: u32, requests_per_pod: u32) -> Setup {
         requests_per_pod,
         concurrency,
         once_only: false,
+        max_specializing: concurrency,
+        max_queued: 0,
     };
     let router = Arc::new(Router {
         table: RouteTable::build(&[], &[function], options),
-        admission: Admission::new(limits, Spec(spec.clone()), Duration::from_secs(30)),
+        admission: Admission::new(
+            limits,
+            Spec(spec.clone()),
+            Timing {
+                specialization: Duration::from_secs(30),
+                patience: Duration::from_mins(1),
+            },
+        ),
         proxy: ProxyClient::new(ProxyConfig::default()),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -330,7 +339,7 @@ async fn client_gone_during_cold_start_leaves_a_warm_idle_pod() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_specialization_answers_502_with_the_cause_once() {
+async fn failed_specialization_answers_502_with_the_cause_then_holds() {
     let s = start(5, 1).await;
     s.spec.fail.store(true, Ordering::SeqCst);
     s.spec.gate.add_permits(1);
@@ -342,7 +351,11 @@ async fn failed_specialization_answers_502_with_the_cause_once() {
         1,
         "no retry on another pod"
     );
+    // The same code again: the recorded answer, without burning a warm pod (issue 15.6).
     s.spec.fail.store(false, Ordering::SeqCst);
     s.spec.gate.add_permits(1);
-    assert_eq!(get(s.addr).await.0, StatusCode::OK);
+    let (status, _, body) = get(s.addr).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(body.contains("No module named 'helo'"), "{body}");
+    assert_eq!(s.spec.calls.load(Ordering::SeqCst), 1, "held");
 }

@@ -12,6 +12,7 @@ use common::*;
 use hyper::http::StatusCode;
 use rivulet_api::keys::rivulet;
 use rivulet_router::RouterConfig;
+use rivulet_router::admission::Overload;
 use rivulet_testing::eventually;
 use serde_json::json;
 
@@ -436,7 +437,15 @@ async fn status_codes_through_the_real_server() {
     )
     .await;
     trigger(c, "hello", "/hello", "hello").await;
-    let router = start_router(c.clone(), config()).await;
+    // No queue: at the cap, the answer is 429 at once (the queue has tests of its own).
+    let no_queue = RouterConfig {
+        overload: Overload {
+            max_queued: 0,
+            ..Overload::default()
+        },
+        ..config()
+    };
+    let router = start_router(c.clone(), no_queue).await;
     routed(router.public_addr, "/hello").await;
     let addr = router.public_addr;
 
@@ -453,7 +462,8 @@ async fn status_codes_through_the_real_server() {
         StatusCode::NOT_FOUND
     );
 
-    // concurrency 1, requestsPerPod 1: a second request while one is in flight gets 429.
+    // concurrency 1, requestsPerPod 1, no queue: a second request while one is in flight gets
+    // 429.
     let slow =
         tokio::spawn(async move { send(addr, "GET", "/hello", &[("x-test-hold", "1")]).await });
     eventually(WAIT, "request held", || async {
@@ -487,7 +497,15 @@ async fn shutdown_drains_requests_in_flight() {
     warm_pod(c, "warm-1", &env, &fake).await;
     function(c, "hello", "python", json!({})).await;
     trigger(c, "hello", "/hello", "hello").await;
-    let router = start_router(c.clone(), config()).await;
+    // No queue: at the cap, the answer is 429 at once (the queue has tests of its own).
+    let no_queue = RouterConfig {
+        overload: Overload {
+            max_queued: 0,
+            ..Overload::default()
+        },
+        ..config()
+    };
+    let router = start_router(c.clone(), no_queue).await;
     routed(router.public_addr, "/hello").await;
     let addr = router.public_addr;
     let slow =

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use rivulet_router::admission::Overload;
 use rivulet_router::kube::Client;
 use rivulet_router::proxy::ProxyConfig;
 use rivulet_router::{Router, RouterConfig};
@@ -43,6 +44,16 @@ pub struct Args {
     /// Largest request body forwarded to a function, in bytes; larger ones get 413.
     #[arg(long, env = "RIVULET_ROUTER_MAX_REQUEST_BODY", default_value_t = rivulet_router::proxy::DEFAULT_MAX_REQUEST_BODY)]
     pub max_request_body: u64,
+    /// Specializations in flight per function at most; more cold requests queue (docs/router.md,
+    /// "Overload").
+    #[arg(long, env = "RIVULET_ROUTER_MAX_SPECIALIZING", default_value_t = rivulet_router::admission::DEFAULT_MAX_SPECIALIZING, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_specializing: u32,
+    /// Requests queued per function for a free pod at most; beyond it the answer is 429.
+    #[arg(long, env = "RIVULET_ROUTER_MAX_QUEUED", default_value_t = rivulet_router::admission::DEFAULT_MAX_QUEUED)]
+    pub max_queued: u32,
+    /// Milliseconds a queued request waits for a busy pod before it may specialize another.
+    #[arg(long, env = "RIVULET_ROUTER_QUEUE_PATIENCE_MS", default_value_t = rivulet_router::admission::DEFAULT_PATIENCE_MS)]
+    pub queue_patience_ms: u64,
     #[command(flatten)]
     pub fetcher_key: super::common::FetcherKeyArgs,
 }
@@ -75,6 +86,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             ..defaults.proxy
         },
         fetcher_key,
+        overload: Overload {
+            max_specializing: args.max_specializing,
+            max_queued: args.max_queued,
+            patience: Duration::from_millis(args.queue_patience_ms),
+        },
         ..defaults
     };
     let router = Router::start(client, config).await?;

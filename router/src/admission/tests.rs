@@ -11,6 +11,7 @@ struct Fake {
     fail: AtomicBool,
     never: AtomicBool,
     retired: Mutex<Vec<u32>>,
+    revision: Mutex<String>,
 }
 
 #[derive(Clone)]
@@ -24,6 +25,7 @@ impl Default for FakeSpec {
             fail: AtomicBool::new(false),
             never: AtomicBool::new(false),
             retired: Mutex::new(Vec::new()),
+            revision: Mutex::new("pkg/1".to_owned()),
         }))
     }
 }
@@ -53,17 +55,43 @@ impl Specializer for FakeSpec {
     fn retire(&self, pod: u32) {
         self.0.retired.lock().unwrap().push(pod);
     }
+
+    fn revision(&self) -> String {
+        self.0.revision.lock().unwrap().clone()
+    }
 }
+
+/// `requestsPerPod` and `concurrency`, specializations in flight up to `concurrency`, a queue
+/// of 100.
+fn limits(requests_per_pod: u32, concurrency: u32) -> Limits {
+    Limits {
+        requests_per_pod,
+        concurrency,
+        once_only: false,
+        max_specializing: concurrency,
+        max_queued: 100,
+    }
+}
+
+fn timing(specialization: Duration, patience: Duration) -> Timing {
+    Timing {
+        specialization,
+        patience,
+    }
+}
+
+/// Patience long enough that no test escalates unless it means to.
+const PATIENT: Duration = Duration::from_mins(1);
 
 fn admission(rpp: u32, concurrency: u32) -> (Admission<FakeSpec>, Arc<Fake>) {
     let spec = FakeSpec::default();
     let fake = spec.0.clone();
-    let limits = Limits {
-        requests_per_pod: rpp,
-        concurrency,
-        once_only: false,
-    };
-    (Admission::new(limits, spec, Duration::from_secs(30)), fake)
+    let adm = Admission::new(
+        limits(rpp, concurrency),
+        spec,
+        timing(Duration::from_secs(30), PATIENT),
+    );
+    (adm, fake)
 }
 
 fn far() -> Instant {
@@ -81,7 +109,7 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn burst_of_200_with_concurrency_5_specializes_at_most_5_pods() {
+async fn burst_of_200_with_concurrency_5_specializes_5_queues_100_rejects_95() {
     let (adm, fake) = admission(1, 5);
     let rejected = Arc::new(AtomicU32::new(0));
     let mut tasks = Vec::new();
@@ -100,7 +128,8 @@ async fn burst_of_200_with_concurrency_5_specializes_at_most_5_pods() {
             }
         }));
     }
-    eventually("195 rejections", || rejected.load(Ordering::SeqCst) == 195).await;
+    eventually("95 rejections", || rejected.load(Ordering::SeqCst) == 95).await;
+    assert_eq!(adm.stats().queued, 100);
     fake.gate.add_permits(5);
     let mut served = 0;
     for t in tasks {
@@ -108,7 +137,10 @@ async fn burst_of_200_with_concurrency_5_specializes_at_most_5_pods() {
             served += 1;
         }
     }
-    assert_eq!(served, 5);
+    assert_eq!(
+        served, 105,
+        "the queue is served by the 5 pods as leases end"
+    );
     assert_eq!(fake.calls.load(Ordering::SeqCst), 5);
     let stats = adm.stats();
     assert_eq!(stats.pods.len(), 5);
@@ -116,6 +148,75 @@ async fn burst_of_200_with_concurrency_5_specializes_at_most_5_pods() {
         stats.pods.iter().all(|(_, n)| *n == 0),
         "leases were dropped: {stats:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_request_takes_a_freed_slot_not_a_new_pod() {
+    let adm = Admission::new(
+        Limits {
+            max_specializing: 1,
+            ..limits(1, 5)
+        },
+        FakeSpec::default(),
+        timing(Duration::from_secs(30), PATIENT),
+    );
+    let fake = adm.specializer().0.clone();
+    fake.gate.add_permits(1);
+    let first = adm.acquire(far()).await.unwrap();
+    // The pod is busy and nobody is queued: the second request specializes (blocked at the
+    // gate), the third queues.
+    let second = tokio::spawn({
+        let adm = adm.clone();
+        async move { adm.acquire(far()).await.map(|l| *l.pod()) }
+    });
+    eventually("second specializing", || adm.stats().specializing == 1).await;
+    let third = tokio::spawn({
+        let adm = adm.clone();
+        async move { adm.acquire(far()).await.map(|l| *l.pod()) }
+    });
+    eventually("third queued", || adm.stats().queued == 1).await;
+    drop(first);
+    assert_eq!(third.await.unwrap(), Ok(1), "served by the freed pod");
+    fake.gate.add_permits(1);
+    assert_eq!(second.await.unwrap(), Ok(2));
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_request_out_of_patience_gets_a_pod_of_its_own() {
+    let adm = Admission::new(
+        Limits {
+            max_specializing: 1,
+            ..limits(1, 5)
+        },
+        FakeSpec::default(),
+        timing(Duration::from_secs(30), Duration::from_millis(20)),
+    );
+    let fake = adm.specializer().0.clone();
+    fake.gate.add_permits(1);
+    let _busy = adm.acquire(far()).await.unwrap();
+    // Each task keeps its lease, so no pod frees up for the queue.
+    let second = tokio::spawn({
+        let adm = adm.clone();
+        async move { adm.acquire(far()).await }
+    });
+    eventually("second specializing", || adm.stats().specializing == 1).await;
+    let third = tokio::spawn({
+        let adm = adm.clone();
+        async move { adm.acquire(far()).await }
+    });
+    eventually("third queued", || adm.stats().queued == 1).await;
+    // Past its patience the third waits for the second's specialization to end (one in flight
+    // at most), then starts its own.
+    fake.gate.add_permits(1);
+    let second = second.await.unwrap().unwrap();
+    assert_eq!(*second.pod(), 2);
+    eventually("third specializing", || {
+        fake.calls.load(Ordering::SeqCst) == 3
+    })
+    .await;
+    fake.gate.add_permits(1);
+    assert_eq!(*third.await.unwrap().unwrap().pod(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,10 +324,62 @@ async fn a_failed_specialization_fails_its_waiters_once() {
         (stats.pods.len(), stats.specializing, stats.waiting),
         (0, 0, 0)
     );
-    // The next request starts afresh.
+    // The next request gets the recorded failure at once, without another specialization.
+    let err = adm.acquire(far()).await.unwrap_err();
+    assert!(err.to_string().contains("SyntaxError in hello.py"), "{err}");
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 1, "held: no pod burned");
+    assert!(adm.stats().held.is_some());
+    // New code (another Package generation) is tried at once.
+    *fake.revision.lock().unwrap() = "pkg/2".to_owned();
     fake.fail.store(false, Ordering::SeqCst);
     fake.gate.add_permits(1);
     assert_eq!(*adm.acquire(far()).await.unwrap().pod(), 2);
+    assert!(adm.stats().held.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hold_is_lifted_after_its_time_and_doubles_on_the_next_failure() {
+    let (adm, fake) = admission(1, 5);
+    fake.fail.store(true, Ordering::SeqCst);
+    fake.gate.add_permits(3);
+    assert!(adm.acquire(far()).await.is_err());
+    tokio::time::advance(Duration::from_millis(4_999)).await;
+    assert!(adm.acquire(far()).await.is_err());
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 1, "still held");
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert!(adm.acquire(far()).await.is_err());
+    assert_eq!(
+        fake.calls.load(Ordering::SeqCst),
+        2,
+        "one retry after the hold"
+    );
+    tokio::time::advance(hold::FIRST_HOLD).await;
+    assert!(adm.acquire(far()).await.is_err());
+    assert_eq!(
+        fake.calls.load(Ordering::SeqCst),
+        2,
+        "the second hold is twice as long"
+    );
+    tokio::time::advance(hold::FIRST_HOLD).await;
+    fake.fail.store(false, Ordering::SeqCst);
+    assert_eq!(*adm.acquire(far()).await.unwrap().pod(), 3);
+}
+
+#[tokio::test]
+async fn no_warm_pod_is_not_held() {
+    struct Empty;
+    impl Specializer for Empty {
+        type Pod = u32;
+        async fn specialize(&self) -> Result<u32, SpecializeError> {
+            Err(SpecializeError::Unavailable("no warm pod".into()))
+        }
+    }
+    let adm = Admission::new(limits(1, 5), Empty, timing(Duration::from_secs(1), PATIENT));
+    for _ in 0..2 {
+        let err = adm.acquire(far()).await.unwrap_err();
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert!(adm.stats().held.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,12 +402,11 @@ async fn the_request_deadline_bounds_the_wait() {
 async fn specializations_time_out() {
     let spec = FakeSpec::default();
     spec.0.never.store(true, Ordering::SeqCst);
-    let limits = Limits {
-        requests_per_pod: 1,
-        concurrency: 1,
-        once_only: false,
-    };
-    let adm = Admission::new(limits, spec, Duration::from_millis(20));
+    let adm = Admission::new(
+        limits(1, 1),
+        spec,
+        timing(Duration::from_millis(20), PATIENT),
+    );
     let err = adm.acquire(far()).await.unwrap_err();
     assert_eq!(
         err,
@@ -285,11 +437,10 @@ async fn once_only_pods_are_retired_after_their_request() {
     let spec = FakeSpec::default();
     let fake = spec.0.clone();
     let limits = Limits {
-        requests_per_pod: 1,
-        concurrency: 2,
         once_only: true,
+        ..limits(1, 2)
     };
-    let adm = Admission::new(limits, spec, Duration::from_secs(30));
+    let adm = Admission::new(limits, spec, timing(Duration::from_secs(30), PATIENT));
     fake.gate.add_permits(2);
     drop(adm.acquire(far()).await.unwrap());
     drop(adm.acquire(far()).await.unwrap());
@@ -323,11 +474,12 @@ fn statuses_map_errors() {
     );
     let too_many = AdmissionError::TooManyRequests {
         concurrency: 5,
+        queued: 1024,
         retry_after: RETRY_AFTER,
     };
     assert_eq!(
         too_many.to_string(),
-        "function concurrency limit of 5 pods reached; retry after 1s"
+        "function concurrency limit of 5 pods reached and 1024 requests queued; retry after 1s"
     );
 }
 

@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::admission::Overload;
 use crate::proxy::ProxyConfig;
 use crate::rng::{SplitMix64, WeightRng};
 use crate::routes::{RouteTable, RouteTableOptions};
@@ -55,6 +56,9 @@ pub struct RouterConfig {
     pub drain_timeout: Duration,
     /// How long a cold request waits for a ready warm pod before 503.
     pub pool_wait: Duration,
+    /// Per-function bounds of overload: specializations in flight, queued requests, patience
+    /// (docs/router.md, "Overload").
+    pub overload: Overload,
     /// Minimum time between two `rivulet.dev/last-activity` writes on a pod (the contract says
     /// 10 s; tests shorten it).
     pub activity_interval: Duration,
@@ -82,6 +86,7 @@ impl Default for RouterConfig {
             internal_routes_on_public: false,
             drain_timeout: Duration::from_secs(30),
             pool_wait: Duration::from_secs(30),
+            overload: Overload::default(),
             activity_interval: Duration::from_secs(
                 rivulet_api::keys::rivulet::LAST_ACTIVITY_REFRESH_SECONDS,
             ),
@@ -354,6 +359,7 @@ impl Router {
             pod_changes: pod_changes.clone(),
             instance_id,
             pool_wait: config.pool_wait,
+            overload: config.overload,
             fetcher: fetcher::FetcherClient::with_key(config.fetcher_key.clone()),
             metrics: metrics.clone(),
             runtime: tokio::runtime::Handle::current(),

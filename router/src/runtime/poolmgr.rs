@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::fetcher::FetcherClient;
 use super::metrics::Metrics;
 use super::pods::{self, Claim, PodRef};
-use crate::admission::{SpecializeError, Specializer};
+use crate::admission::{Overload, SpecializeError, Specializer};
 use crate::rng::{ThreadRng, WeightRng};
 
 /// What every poolmgr specializer of a router shares.
@@ -42,6 +42,8 @@ pub struct PoolContext {
     pub instance_id: String,
     /// How long a cold request waits for a ready warm pod.
     pub pool_wait: Duration,
+    /// Overload bounds of every function's admission.
+    pub overload: Overload,
     /// Fetcher calls.
     pub fetcher: FetcherClient,
     /// Specialization counts and durations.

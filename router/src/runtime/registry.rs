@@ -15,7 +15,7 @@ use rivulet_api::defaults::RUNTIME_PORT;
 
 use super::pods;
 use super::poolmgr::{PoolContext, PoolSpecializer};
-use crate::admission::{Admission, Limits};
+use crate::admission::{Admission, Limits, Timing};
 
 /// A function version.
 pub type VersionKey = (String, i64);
@@ -64,10 +64,15 @@ impl Registry {
                 .execution_strategy
                 .specialization_timeout,
         );
+        let overload = self.ctx.overload;
         let created = Admission::new(
-            Limits::of(&function.spec),
+            Limits::of(&function.spec)
+                .with_overload(overload.max_specializing, overload.max_queued),
             PoolSpecializer::new(self.ctx.clone(), function.clone()),
-            timeout,
+            Timing {
+                specialization: timeout,
+                patience: overload.patience,
+            },
         );
         let mut admissions = self.lock();
         let admission = admissions.entry(key.clone()).or_insert(created).clone();

@@ -129,4 +129,14 @@ pub mod conditions {
     pub const READY: &str = "Ready";
     /// A spec field breaks a validation rule; the message names the field and the rule.
     pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
+    /// Function: whether the router could specialize a pod with its code (owned by the router,
+    /// field manager `rivulet-router`; the function reconciler owns `Ready`).
+    pub const SPECIALIZED: &str = "Specialized";
+    /// `Specialized=True`: the last specialization succeeded.
+    pub const REASON_SPECIALIZED: &str = "Specialized";
+    /// `Specialized=False`: the fetcher or the runtime refused the code (fetch, checksum,
+    /// archive, load error); the message is theirs.
+    pub const REASON_SPECIALIZATION_FAILED: &str = "SpecializationFailed";
+    /// `Specialized=False`: the specialization did not finish within its timeout.
+    pub const REASON_SPECIALIZATION_TIMED_OUT: &str = "SpecializationTimedOut";
 }

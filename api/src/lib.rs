@@ -14,6 +14,7 @@
 
 pub mod canary;
 pub mod common;
+pub mod conditions;
 pub mod crds;
 pub mod defaults;
 pub mod environment;

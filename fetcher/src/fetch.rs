@@ -95,7 +95,7 @@ impl<S: ClusterSource> Fetcher<S> {
         if self
             .specialized()
             .get(target)
-            .is_some_and(|previous| previous != request)
+            .is_some_and(|previous| !previous.same_claim(request))
         {
             return Err(FetcherError::AlreadySpecialized);
         }

@@ -8,7 +8,6 @@
 
 pub mod all;
 pub mod cache;
-pub mod conditions;
 pub mod delivery;
 pub mod environment;
 pub mod function;

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tracing::warn;
 
-use crate::conditions::{Wanted, set};
+use rivulet_api::conditions::{Wanted, set};
 
 /// Writes one trigger's status.
 pub struct StatusWriter<K> {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use hyper::http::StatusCode;
+use kube::Api;
 use rivulet_api::keys::rivulet;
 use rivulet_router::RouterConfig;
 use rivulet_router::admission::Overload;
@@ -168,6 +169,125 @@ async fn failed_specialization_deletes_the_pod_and_shows_the_cause() {
     assert!(router.shutdown().await);
 }
 
+/// Waits for function `hello`'s `Specialized` condition to have `status`.
+async fn specialized_condition(
+    c: &kube::Client,
+    status: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    let functions: Api<rivulet_api::Function> = Api::namespaced(c.clone(), "default");
+    eventually(WAIT, &format!("Specialized={status}"), || async {
+        let f = functions.get("hello").await.map_err(|e| e.to_string())?;
+        f.status
+            .and_then(|s| s.condition("Specialized").cloned())
+            .filter(|c| c.status == status)
+            .ok_or_else(|| "not yet".to_owned())
+    })
+    .await
+}
+
+/// Waits for a Warning Event with `reason` regarding an object of each of `kinds`.
+async fn warning_events(c: &kube::Client, reason: &str, kinds: &[&str]) {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(c.clone(), "default");
+    eventually(WAIT, &format!("{reason} Events on {kinds:?}"), || async {
+        let list = events
+            .list(&kube::api::ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let on = |kind: &str| {
+            list.items.iter().any(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some(kind)
+            })
+        };
+        if kinds.iter().all(|k| on(k)) {
+            Ok(())
+        } else {
+            Err(format!("{} events", list.items.len()))
+        }
+    })
+    .await;
+}
+
+/// Issue 15.6: the failure shows on the Function (`Specialized=False`) and as Warning Events on
+/// the Function and its Package; the next requests get the recorded answer without claiming
+/// another warm pod, until the Package changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_specialization_is_recorded_and_held_until_the_package_changes() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let fake = fake_pod().await;
+    *fake.state.fail_with.lock().unwrap() =
+        Some("error loading function: SyntaxError: invalid syntax (hello.py, line 1)".into());
+    create::<rivulet_api::Package>(
+        c,
+        json!({"apiVersion": "fission.io/v1", "kind": "Package",
+            "metadata": {"name": "hello-pkg", "namespace": "default"},
+            "spec": {"environment": {"name": "python", "namespace": "default"},
+                     "deployment": {"type": "literal", "literal": "ZGVmIG1haW4oOgo="}}}),
+    )
+    .await;
+    warm_pod(c, "warm-1", &env, &fake).await;
+    warm_pod(c, "warm-2", &env, &fake).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+
+    let first = get(router.public_addr, "/hello").await;
+    assert_eq!(first.status, StatusCode::BAD_GATEWAY, "{first:?}");
+    assert!(first.body.contains("SyntaxError"), "{}", first.body);
+    let condition = specialized_condition(c, "False").await;
+    assert_eq!(condition.reason, "SpecializationFailed");
+    assert!(
+        condition.message.contains("SyntaxError"),
+        "{}",
+        condition.message
+    );
+    warning_events(c, "SpecializationFailed", &["Function", "Package"]).await;
+
+    // Held: the same answer, and the other warm pod stays in the pool.
+    let unclaimed = || async {
+        let warm = |name: &'static str| async move {
+            get_pod(c, name)
+                .await
+                .is_some_and(|p| label(&p, "managed").as_deref() == Some("true"))
+        };
+        warm("warm-1").await || warm("warm-2").await
+    };
+    for _ in 0..3 {
+        let again = get(router.public_addr, "/hello").await;
+        assert_eq!(again.status, StatusCode::BAD_GATEWAY);
+        assert!(again.body.contains("SyntaxError"), "{}", again.body);
+    }
+    assert!(unclaimed().await, "a held function claims no warm pod");
+    assert_eq!(fake.state.specializations.lock().unwrap().len(), 1);
+
+    // A new Package generation is tried at once; success heals the condition.
+    *fake.state.fail_with.lock().unwrap() = None;
+    let packages: Api<rivulet_api::Package> = Api::namespaced(c.clone(), "default");
+    packages
+        .patch(
+            "hello-pkg",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"deployment": {"literal": "ZGVmIG1haW4oKToKICAgIHJldHVybiAxCg=="}}})),
+        )
+        .await
+        .unwrap();
+    eventually(WAIT, "the new package serves", || async {
+        let reply = get(router.public_addr, "/hello").await;
+        if reply.status == StatusCode::OK {
+            Ok(())
+        } else {
+            Err(format!("{reply:?}"))
+        }
+    })
+    .await;
+    specialized_condition(c, "True").await;
+    assert!(router.shutdown().await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_pools_answer_503_with_the_reason() {
     let tc = cluster().await;
@@ -239,7 +359,7 @@ async fn two_routers_racing_for_one_warm_pod_claim_it_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restarted_router_rediscovers_the_specialized_pod() {
+async fn restarted_router_recovers_the_specialized_pod() {
     let tc = cluster().await;
     let c = &tc.client;
     let env = environment(c, "python", 3).await;
@@ -263,7 +383,78 @@ async fn restarted_router_rediscovers_the_specialized_pod() {
     let reply = get(router.public_addr, "/hello").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, format!("hello from hello at {}", first.ip));
-    assert_eq!(first.state.specializations.lock().unwrap().len(), 1);
+    // Recovered, not adopted unchecked: the same claim again (a pod restarted with SIGTERM has
+    // an empty runtime), on the same pod.
+    let calls = first.state.specializations.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0]["FetchReq"], calls[1]["FetchReq"]);
+    assert_eq!(
+        calls[0]["LoadReq"]["filepath"],
+        calls[1]["LoadReq"]["filepath"]
+    );
+    assert!(spare.state.specializations.lock().unwrap().is_empty());
+    let spare_pod = get_pod(c, "warm-2").await.unwrap();
+    assert_eq!(label(&spare_pod, "managed").as_deref(), Some("true"));
+    assert!(router.shutdown().await);
+}
+
+/// Issue 15.4: after a restart, the specialized pod is not Ready yet when the first request
+/// comes; the router waits for it (bounded) and specializes it again instead of claiming the
+/// spare warm pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_specialized_pod_not_ready_yet_is_waited_for_not_replaced() {
+    let tc = cluster().await;
+    let c = &tc.client;
+    let env = environment(c, "python", 3).await;
+    let first = fake_pod().await;
+    let spare = fake_pod().await;
+    warm_pod(c, "warm-1", &env, &first).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+    assert_eq!(
+        get(router.public_addr, "/hello").await.status,
+        StatusCode::OK
+    );
+    eventually(WAIT, "svcHost written", || async {
+        let pod = get_pod(c, "warm-1").await.unwrap();
+        annotation(&pod, "svcHost")
+            .map(|_| ())
+            .ok_or_else(|| "not yet".to_owned())
+    })
+    .await;
+    assert!(router.shutdown().await);
+
+    // `rivulet up` restarts: the pod's processes start again, not Ready for a while.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.clone(), "default");
+    let readiness =
+        |ready: &str| json!({"status": {"conditions": [{"type": "Ready", "status": ready}]}});
+    pods.patch_status(
+        "warm-1",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&readiness("False")),
+    )
+    .await
+    .unwrap();
+    warm_pod(c, "warm-2", &env, &spare).await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+    let addr = router.public_addr;
+    let request = tokio::spawn(async move { get(addr, "/hello").await });
+    // The request usually reaches the router before the pod turns Ready again; either way the
+    // pre-fix router failed below (it claimed the spare, or adopted the pod unchecked).
+    pods.patch_status(
+        "warm-1",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&readiness("True")),
+    )
+    .await
+    .unwrap();
+    let reply = request.await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.body, format!("hello from hello at {}", first.ip));
+    assert_eq!(first.state.specializations.lock().unwrap().len(), 2);
     assert!(spare.state.specializations.lock().unwrap().is_empty());
     let spare_pod = get_pod(c, "warm-2").await.unwrap();
     assert_eq!(label(&spare_pod, "managed").as_deref(), Some("true"));

@@ -80,6 +80,29 @@ impl FunctionSpecializeRequest {
             },
         }
     }
+
+    /// Whether `other` asks for the same code of the same function version: everything equal
+    /// except the Function's `resourceVersion` and other metadata that status writes change.
+    /// A fetcher accepts such a repeat (a router restarted after the Function's status moved on
+    /// re-specializes the pods it finds) and refuses anything else.
+    pub fn same_claim(&self, other: &Self) -> bool {
+        let identity = |r: &Self| {
+            r.load_req.function_metadata.as_ref().map(|m| {
+                (
+                    m.uid.clone(),
+                    m.generation,
+                    m.name.clone(),
+                    m.namespace.clone(),
+                )
+            })
+        };
+        self.fetch_req == other.fetch_req
+            && self.load_req.file_path == other.load_req.file_path
+            && self.load_req.function_name == other.load_req.function_name
+            && self.load_req.url == other.load_req.url
+            && self.load_req.env_version == other.load_req.env_version
+            && identity(self) == identity(other)
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +138,24 @@ mod tests {
             "spec": spec
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_status_write_does_not_make_another_claim() {
+        let env = environment(3, &json!({}));
+        let mut f = function();
+        f.metadata.generation = Some(2);
+        f.metadata.resource_version = Some("10".into());
+        let first = FunctionSpecializeRequest::for_function(&f, &env);
+        f.metadata.resource_version = Some("11".into());
+        let after_status = FunctionSpecializeRequest::for_function(&f, &env);
+        assert!(first.same_claim(&after_status));
+        f.metadata.generation = Some(3);
+        assert!(!first.same_claim(&FunctionSpecializeRequest::for_function(&f, &env)));
+        let mut other = function();
+        other.metadata.generation = Some(2);
+        other.spec.package.function_name = Some("evil.main".into());
+        assert!(!first.same_claim(&FunctionSpecializeRequest::for_function(&other, &env)));
     }
 
     #[test]

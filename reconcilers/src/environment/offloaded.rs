@@ -8,11 +8,11 @@ use rivulet_api::Environment;
 use rivulet_api::keys::liqo;
 use rivulet_api::liqo::offloading_phase;
 
-use crate::conditions::Wanted;
 use crate::offloading::MappingStrategy;
 use crate::offloading::decision::{Current, effect};
 use crate::offloading::desired::desired_offloading;
 use crate::placement::Cluster;
+use rivulet_api::conditions::Wanted;
 
 /// Condition type.
 pub const OFFLOADED: &str = "Offloaded";

@@ -9,8 +9,8 @@ use rivulet_api::validation::ValidationErrors;
 use rivulet_api::{ClusterPoolStatus, Environment, EnvironmentStatus};
 
 use super::plan::{ClusterCount, PoolPlan};
-use crate::conditions::{Wanted, set};
 use crate::placement::Selection;
+use rivulet_api::conditions::{Wanted, set};
 
 /// Condition type reporting which clusters hold the pool.
 pub const PLACED: &str = "Placed";

@@ -30,8 +30,8 @@ use tracing::{info, warn};
 use super::deploy::{DeployObjects, build_container, build_newdeploy, object_name};
 use super::reaper::{Policy, SpecializedPod, pods_to_reap};
 use super::refs::{NotReady, Resolved, check, ref_namespace};
-use crate::conditions::{Wanted, set};
 use crate::environment::pool_pod::PoolPodConfig;
+use rivulet_api::conditions::{Wanted, set};
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-function";
@@ -429,8 +429,13 @@ async fn report(
         ctx.client.clone(),
         &function.namespace().unwrap_or_default(),
     );
-    let patch =
-        json!({"apiVersion": rivulet_api::API_VERSION, "kind": "Function", "status": status});
+    // Only the fields this reconciler owns: the router owns `Specialized` (field manager
+    // `rivulet-router`), and server-side apply keeps it because conditions are a map by type.
+    let ready = status.condition(READY).cloned();
+    let patch = json!({"apiVersion": rivulet_api::API_VERSION, "kind": "Function", "status": {
+        "observedGeneration": status.observed_generation,
+        "conditions": ready.into_iter().collect::<Vec<_>>(),
+    }});
     api.patch_status(
         &function.name_any(),
         &PatchParams::apply(FIELD_MANAGER).force(),

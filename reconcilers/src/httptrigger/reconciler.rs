@@ -23,7 +23,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::ingress::{RouterService, build_ingress};
-use crate::conditions::{Wanted, set};
+use rivulet_api::conditions::{Wanted, set};
 
 /// Field manager of this reconciler's writes.
 pub const FIELD_MANAGER: &str = "rivulet-httptrigger";

@@ -19,10 +19,10 @@ use tracing::{debug, warn};
 
 use super::reasons;
 use super::subscription::{Subscription, invocation, newer_than};
-use crate::conditions::Wanted;
 use crate::delivery::Outcome;
 use crate::trigger_status::StatusWriter;
 use crate::trigger_tasks::{StopSignal, TriggerContext, stopped};
+use rivulet_api::conditions::Wanted;
 
 /// Field manager of the kubewatcher's status writes.
 pub const FIELD_MANAGER: &str = "rivulet-kubewatcher";

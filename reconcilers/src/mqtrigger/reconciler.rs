@@ -21,11 +21,11 @@ use tracing::warn;
 
 use super::objects::{AUTH_SUFFIX, ConnectorConfig, Desired, KEDA_API_VERSION, build};
 use super::reasons;
-use crate::conditions::Wanted;
 use crate::merge::MergeError;
 use crate::runtime::Metrics;
 use crate::trigger_status::StatusWriter;
 use crate::trigger_tasks::TriggerCalls;
+use rivulet_api::conditions::Wanted;
 
 /// Field manager of this reconciler's writes.
 pub const FIELD_MANAGER: &str = "rivulet-mqtrigger";

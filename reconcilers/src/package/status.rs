@@ -6,8 +6,8 @@ use rivulet_api::package::BuildStatus;
 use rivulet_api::validation::ValidationErrors;
 use rivulet_api::{Package, PackageStatus};
 
-use crate::conditions::{Wanted, set};
 use crate::function::refs::effective_build_status;
+use rivulet_api::conditions::{Wanted, set};
 
 /// Reasons of a Package's `Ready` condition.
 pub mod reasons {

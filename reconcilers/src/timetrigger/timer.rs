@@ -19,10 +19,10 @@ use tracing::warn;
 
 use super::reasons;
 use super::schedule::Schedule;
-use crate::conditions::Wanted;
 use crate::delivery::{Invocation, Outcome};
 use crate::trigger_status::StatusWriter;
 use crate::trigger_tasks::{StopSignal, TriggerContext, stopped};
+use rivulet_api::conditions::Wanted;
 
 /// Field manager of the timer's status writes.
 pub const FIELD_MANAGER: &str = "rivulet-timer";

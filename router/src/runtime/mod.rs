@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod pods;
 pub mod poolmgr;
 pub mod registry;
+pub mod report;
 pub mod server;
 pub mod workers;
 
@@ -22,12 +23,13 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::serde::de::DeserializeOwned;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use rivulet_api::keys::fission_labels;
 use rivulet_api::specialize::FetcherKey;
-use rivulet_api::{Environment, ExecutorType, Function, HTTPTrigger};
+use rivulet_api::{Environment, ExecutorType, Function, HTTPTrigger, Package};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -273,6 +275,51 @@ fn follow_pods(
     }))
 }
 
+/// Rebuilds the table once changes settled for `debounce` after each mark.
+fn rebuild_on_change(
+    state: Arc<server::State>,
+    (triggers, functions): (Store<HTTPTrigger>, Store<Function>),
+    options: RouteTableOptions,
+    debounce: Duration,
+    dirty: Arc<Notify>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            dirty.notified().await;
+            tokio::time::sleep(debounce).await;
+            rebuild(&state, &triggers, &functions, options);
+        }
+    })
+}
+
+/// Eight random hex digits: this router among its replicas.
+fn random_instance_id() -> String {
+    format!("{:08x}", SplitMix64::from_entropy().below(u32::MAX))
+}
+
+/// Caches only looked up, never reacted to: Environments, and Packages' metadata (the revision
+/// of a package's code and the target of its Events; the archives themselves can be large and
+/// are the fetcher's business).
+fn lookup_caches(
+    client: &Client,
+) -> (
+    Store<Environment>,
+    Store<PartialObjectMeta<Package>>,
+    [JoinHandle<()>; 2],
+) {
+    let all = watcher::Config::default;
+    let (environments, environment_events) = cache(Api::<Environment>::all(client.clone()), all());
+    let (packages, package_events) = cache(
+        Api::<PartialObjectMeta<Package>>::all(client.clone()),
+        all(),
+    );
+    let tasks = [
+        tokio::spawn(environment_events.for_each(|_| futures::future::ready(()))),
+        tokio::spawn(package_events.for_each(|_| futures::future::ready(()))),
+    ];
+    (environments, packages, tasks)
+}
+
 /// Marks the table dirty on every trigger or function event.
 fn mark_dirty(
     events: impl Stream<Item = bool> + Send + 'static,
@@ -333,8 +380,7 @@ impl Router {
         let all = watcher::Config::default;
         let (triggers, trigger_events) = cache(Api::<HTTPTrigger>::all(client.clone()), all());
         let (functions, function_events) = cache(Api::<Function>::all(client.clone()), all());
-        let (environments, environment_events) =
-            cache(Api::<Environment>::all(client.clone()), all());
+        let (environments, packages, lookups) = lookup_caches(&client);
         let function_pods = all().labels(fission_labels::EXECUTOR_TYPE);
         let (pods, pod_events) = cache(Api::<Pod>::all(client.clone()), function_pods);
 
@@ -342,8 +388,8 @@ impl Router {
         let mut background = vec![
             mark_dirty(trigger_events.map(|e| e.is_ok()), table_dirty.clone()),
             mark_dirty(function_events.map(|e| e.is_ok()), table_dirty.clone()),
-            tokio::spawn(environment_events.for_each(|_| futures::future::ready(()))),
         ];
+        background.extend(lookups);
 
         let metrics = Metrics::new();
         let pending = Arc::new(poolmgr::PendingWrites::default());
@@ -351,11 +397,14 @@ impl Router {
         let instance_id = config
             .instance_id
             .clone()
-            .unwrap_or_else(|| format!("{:08x}", SplitMix64::from_entropy().below(u32::MAX)));
+            .unwrap_or_else(random_instance_id);
         let ctx = Arc::new(poolmgr::PoolContext {
             client: client.clone(),
             pods: pods.clone(),
             environments: environments.clone(),
+            functions: functions.clone(),
+            packages: packages.clone(),
+            reporter: report::StatusReporter::new(client.clone(), &instance_id),
             pod_changes: pod_changes.clone(),
             instance_id,
             pool_wait: config.pool_wait,
@@ -388,16 +437,15 @@ impl Router {
         synced(&functions, "Function", sync).await?;
         synced(&environments, "Environment", sync).await?;
         synced(&pods, "Pod", sync).await?;
+        synced(&packages, "Package", sync).await?;
         rebuild(&state, &triggers, &functions, options);
-        let rebuilder = state.clone();
-        let debounce = config.debounce;
-        background.push(tokio::spawn(async move {
-            loop {
-                table_dirty.notified().await;
-                tokio::time::sleep(debounce).await;
-                rebuild(&rebuilder, &triggers, &functions, options);
-            }
-        }));
+        background.push(rebuild_on_change(
+            state.clone(),
+            (triggers, functions),
+            options,
+            config.debounce,
+            table_dirty,
+        ));
 
         let (shutdown, stop) = watch::channel(false);
         let started = workers::Workers::start(config.workers, &state, config.proxy, &stop)

@@ -6,18 +6,23 @@
 //! refills the pool. `allowedFunctionsPerContainer: infinite` environments share their one pod:
 //! it is never relabelled and never deleted by the router.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
 use rivulet_api::defaults::{FETCHER_PORT, RUNTIME_PORT};
+use rivulet_api::keys::conditions::SPECIALIZED;
 use rivulet_api::keys::fission_annotations;
 use rivulet_api::specialize::FunctionSpecializeRequest;
-use rivulet_api::{Environment, Function};
+use rivulet_api::{Environment, Function, Package};
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -25,7 +30,8 @@ use tokio::time::Instant;
 use super::fetcher::FetcherClient;
 use super::metrics::Metrics;
 use super::pods::{self, Claim, PodRef};
-use crate::admission::{Overload, SpecializeError, Specializer};
+use super::report::{Outcome, StatusReporter};
+use crate::admission::{Overload, SpecializeError, Specializer, hold};
 use crate::rng::{ThreadRng, WeightRng};
 
 /// What every poolmgr specializer of a router shares.
@@ -36,6 +42,12 @@ pub struct PoolContext {
     pub pods: Store<Pod>,
     /// Environments.
     pub environments: Store<Environment>,
+    /// Functions (their current status, for the `Specialized` condition).
+    pub functions: Store<Function>,
+    /// Packages' metadata (generation and UID: the code's revision, the Events' target).
+    pub packages: Store<PartialObjectMeta<Package>>,
+    /// Writes specialization failures to the Function and Package.
+    pub reporter: StatusReporter,
     /// Notified on every pod event: a warm pod may have appeared.
     pub pod_changes: Arc<Notify>,
     /// `executorInstanceId` written on claimed pods.
@@ -112,17 +124,40 @@ impl std::fmt::Debug for PoolContext {
     }
 }
 
+/// Longest wait for a specialized pod to be Ready again before a warm pod is claimed instead.
+/// A Python pod restarted with `rivulet up` is Ready again within about 2 s on the reference
+/// machine.
+const RECOVERY_WAIT: Duration = Duration::from_secs(10);
+
 /// Specializes pods for one function version.
 #[derive(Debug, Clone)]
 pub struct PoolSpecializer {
     ctx: Arc<PoolContext>,
     function: Arc<Function>,
+    /// Pods this specializer handed to the admission (they are in its set until
+    /// [`PoolSpecializer::forget`]): never recovered a second time.
+    handed_out: Arc<Mutex<HashSet<String>>>,
 }
 
 impl PoolSpecializer {
     /// A specializer for `function` (its current version).
     pub fn new(ctx: Arc<PoolContext>, function: Arc<Function>) -> Self {
-        Self { ctx, function }
+        Self {
+            ctx,
+            function,
+            handed_out: Arc::default(),
+        }
+    }
+
+    fn handed_out(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.handed_out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The pod left the admission's set (not ready, deleted): it may be recovered again.
+    pub fn forget(&self, pod: &str) {
+        self.handed_out().remove(pod);
     }
 
     fn function_namespace(&self) -> &str {
@@ -146,7 +181,7 @@ impl PoolSpecializer {
         };
         self.ctx
             .environments
-            .get(&kube::runtime::reflector::ObjectRef::new(&reference.name).within(namespace))
+            .get(&ObjectRef::new(&reference.name).within(namespace))
             .ok_or_else(|| {
                 SpecializeError::Unavailable(format!(
                     "environment {namespace}/{} of function {}/{} not found",
@@ -155,6 +190,63 @@ impl PoolSpecializer {
                     self.function_name()
                 ))
             })
+    }
+
+    /// The Function as the cache has it now, if it is still this version.
+    fn current_function(&self) -> Option<Arc<Function>> {
+        let current = self
+            .ctx
+            .functions
+            .get(&ObjectRef::new(self.function_name()).within(self.function_namespace()))?;
+        let same = current.metadata.uid == self.function.metadata.uid
+            && current.metadata.generation == self.function.metadata.generation;
+        same.then_some(current)
+    }
+
+    fn package(&self) -> Option<Arc<PartialObjectMeta<Package>>> {
+        let reference = &self.function.spec.package.packageref;
+        let namespace = if reference.namespace.is_empty() {
+            self.function_namespace()
+        } else {
+            &reference.namespace
+        };
+        self.ctx
+            .packages
+            .get(&ObjectRef::new(&reference.name).within(namespace))
+    }
+
+    fn package_reference(&self) -> Option<ObjectReference> {
+        let package = self.package()?;
+        Some(ObjectReference {
+            api_version: Some(rivulet_api::API_VERSION.to_owned()),
+            kind: Some("Package".to_owned()),
+            name: package.metadata.name.clone(),
+            namespace: package.metadata.namespace.clone(),
+            uid: package.metadata.uid.clone(),
+            ..ObjectReference::default()
+        })
+    }
+
+    /// Reports an outcome off the request's path (shutdown waits for it).
+    fn report(&self, outcome: Outcome) {
+        let Some(function) = self.current_function() else {
+            return; // a newer version reports for itself
+        };
+        if let Outcome::Specialized { .. } = outcome {
+            let failed = function
+                .status
+                .as_ref()
+                .and_then(|s| s.condition(SPECIALIZED))
+                .is_some_and(|c| c.status == "False");
+            if !failed {
+                return;
+            }
+        }
+        let package = self.package_reference();
+        let reporter = self.ctx.reporter.clone();
+        self.ctx.pending.spawn(&self.ctx.runtime, async move {
+            reporter.report(&function, package, outcome).await;
+        });
     }
 
     async fn run(&self) -> Result<PodRef, SpecializeError> {
@@ -172,6 +264,9 @@ impl PoolSpecializer {
         let env_uid = environment.uid().unwrap_or_default();
         let request = FunctionSpecializeRequest::for_function(&self.function, &environment);
         let infinite = environment.spec.is_infinite();
+        if !infinite && let Some(pod) = self.recover(&env_uid, &request).await {
+            return Ok(pod);
+        }
         let pod = self.claim(&env_uid, &env_name, infinite).await?;
         let mut claimed = ClaimedPod {
             ctx: self.ctx.clone(),
@@ -188,6 +283,7 @@ impl PoolSpecializer {
             .await
             .map_err(|e| SpecializeError::Failed(format!("pod {}: {e}", pod.name)))?;
         claimed.disarm();
+        self.handed_out().insert(pod.name.clone());
         if !infinite {
             // Off the request's path: only a restarted router reads it (re-discovery), and
             // shutdown waits for it.
@@ -200,6 +296,68 @@ impl PoolSpecializer {
             self.ctx.pending.spawn(&self.ctx.runtime, annotate);
         }
         Ok(pod)
+    }
+
+    /// Issue 15.4: a pod already specialized for this version that the admission does not hold
+    /// (found after a restart of the router or of `rivulet up`, whose pods restart with their
+    /// runtimes empty) is waited for until Ready, bounded by [`RECOVERY_WAIT`], and specialized
+    /// again with the same claim, instead of claiming another warm pod. `None` when there is no
+    /// such pod or it does not come back; a pod that refuses is deleted.
+    async fn recover(&self, env_uid: &str, request: &FunctionSpecializeRequest) -> Option<PodRef> {
+        let uid = self.function.metadata.uid.as_deref().unwrap_or_default();
+        let generation = self.function.metadata.generation.unwrap_or(0);
+        let (namespace, name) = {
+            let mut handed_out = self.handed_out();
+            let pod = self.ctx.pods.state().into_iter().find(|p| {
+                pods::specialized_for(p) == Some((uid, generation))
+                    && pods::is_specialized(p)
+                    && p.metadata.deletion_timestamp.is_none()
+                    && !handed_out.contains(&p.name_any())
+            })?;
+            handed_out.insert(pod.name_any());
+            (pod.namespace()?, pod.name_any())
+        };
+        let Some(pod) = self.ready(&namespace, &name).await else {
+            self.forget(&name);
+            return None;
+        };
+        let mut claimed = ClaimedPod {
+            ctx: self.ctx.clone(),
+            pod: Some((namespace, name.clone())),
+        };
+        let fetcher = std::net::SocketAddr::new(pod.address.ip(), FETCHER_PORT);
+        match self.ctx.fetcher.specialize(fetcher, env_uid, request).await {
+            Ok(()) => {
+                claimed.disarm();
+                tracing::info!(pod = %name, "recovered a specialized pod");
+                Some(pod)
+            }
+            Err(error) => {
+                tracing::warn!(pod = %name, %error, "a specialized pod could not be recovered");
+                self.forget(&name);
+                None
+            }
+        }
+    }
+
+    /// Waits until the pod is Ready (its address), up to [`RECOVERY_WAIT`]; `None` when it is
+    /// deleted or does not get there.
+    async fn ready(&self, namespace: &str, name: &str) -> Option<PodRef> {
+        let deadline = Instant::now() + RECOVERY_WAIT.min(self.ctx.pool_wait);
+        let key = ObjectRef::new(name).within(namespace);
+        loop {
+            let changed = self.ctx.pod_changes.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let pod = self.ctx.pods.get(&key)?;
+            if pod.metadata.deletion_timestamp.is_some() {
+                return None;
+            }
+            if pods::is_ready(&pod) {
+                return pods::pod_ref(&pod, RUNTIME_PORT);
+            }
+            tokio::time::timeout_at(deadline, changed).await.ok()?;
+        }
     }
 
     /// Claims a warm pod (or, for `infinite` environments, picks the shared one), waiting up to
@@ -328,7 +486,35 @@ impl Specializer for PoolSpecializer {
             result,
             started.elapsed(),
         );
+        match &outcome {
+            Ok(pod) => self.report(Outcome::Specialized {
+                pod: pod.name.clone(),
+            }),
+            Err(error) if hold::holds(error) => self.report(Outcome::Failed(error.clone())),
+            Err(_) => {}
+        }
         outcome
+    }
+
+    fn revision(&self) -> String {
+        let package = self.package().map_or_else(String::new, |p| {
+            format!(
+                "{}/{}",
+                p.metadata.uid.as_deref().unwrap_or_default(),
+                p.metadata.generation.unwrap_or(0)
+            )
+        });
+        let environment = self.environment().map_or_else(
+            |_| String::new(),
+            |e| {
+                format!(
+                    "{}/{}",
+                    e.metadata.uid.as_deref().unwrap_or_default(),
+                    e.metadata.generation.unwrap_or(0)
+                )
+            },
+        );
+        format!("package {package}; environment {environment}")
     }
 
     fn retire(&self, pod: Arc<PodRef>) {

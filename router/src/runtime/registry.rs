@@ -3,8 +3,11 @@
 //! A new generation gets a fresh set of pods; the old version's requests finish on their leases
 //! and its pods are reaped by the function reconciler.
 //!
-//! An admission created for a version first adopts the pods already specialized for it (claimed,
-//! `svcHost` written, ready): that is how a restarted router re-discovers its warm capacity.
+//! Pods already specialized for a version that an admission does not hold (a restarted router's,
+//! or any after a restart of `rivulet up`) are recovered on demand: the next specialization of
+//! that version waits for such a pod and specializes it again with the same claim instead of
+//! claiming a warm pod (`PoolSpecializer::recover`). Adopting them unchecked is not safe: a pod
+//! stopped with SIGTERM comes back with an empty runtime (Fission removes `state.json`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -50,8 +53,7 @@ impl Registry {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The admission of `function`'s current version, created (with re-discovered pods) on first
-    /// use.
+    /// The admission of `function`'s current version, created on first use.
     pub fn admission(&self, function: &Arc<Function>) -> Admission<PoolSpecializer> {
         let key = version_key(function);
         if let Some(admission) = self.lock().get(&key) {
@@ -74,21 +76,7 @@ impl Registry {
                 patience: overload.patience,
             },
         );
-        let mut admissions = self.lock();
-        let admission = admissions.entry(key.clone()).or_insert(created).clone();
-        drop(admissions);
-        for pod in self.ctx.pods.state() {
-            if pods::specialized_for(&pod) == Some((key.0.as_str(), key.1))
-                && pods::is_specialized(&pod)
-                && pods::is_ready(&pod)
-                && let Some(pod_ref) = pods::pod_ref(&pod, RUNTIME_PORT)
-                && admission.adopt(Arc::new(pod_ref))
-            {
-                tracing::info!(pod = %pod.metadata.name.as_deref().unwrap_or_default(),
-                    "re-discovered a specialized pod");
-            }
-        }
-        admission
+        self.lock().entry(key).or_insert(created).clone()
     }
 
     /// A pod changed: if it is gone, terminating or not ready, no new request goes to it.
@@ -103,6 +91,7 @@ impl Registry {
         let admissions: Vec<_> = self.lock().values().cloned().collect();
         for admission in admissions {
             admission.remove_pod(&pod_ref);
+            admission.specializer().forget(&pod_ref.name);
         }
     }
 
@@ -119,6 +108,7 @@ impl Registry {
                 });
                 if !alive {
                     admission.remove_pod(&pod);
+                    admission.specializer().forget(&pod.name);
                 }
             }
         }

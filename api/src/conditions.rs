@@ -1,4 +1,4 @@
-//! Standard `metav1.Condition` bookkeeping shared by every reconciler (pure).
+//! Standard `metav1.Condition` bookkeeping shared by the reconcilers and the router (pure).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -19,7 +19,7 @@ impl Wanted<'_> {
     /// `Ready=False` for `reason`, with a message naming the field and the fix.
     pub fn not_ready(reason: &str, message: String) -> Wanted<'_> {
         Wanted {
-            type_: rivulet_api::keys::conditions::READY,
+            type_: crate::keys::conditions::READY,
             status: false,
             reason,
             message,

@@ -20,7 +20,6 @@
     clippy::cast_precision_loss
 )]
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,7 +30,7 @@ use kube::{Api, Client};
 use rivulet_api::specialize::FunctionSpecializeRequest;
 use rivulet_api::{Environment, Function};
 use rivulet_router::runtime::fetcher::FetcherClient;
-use rivulet_testing::{UpProcess, client_for, eventually, free_port, http_response};
+use rivulet_testing::{UpProcess, client_for, eventually, free_port, http_response, kubectl_apply};
 
 const COLD_FUNCTIONS: usize = 20;
 /// Warm pods of the benchmark's environment.
@@ -40,23 +39,6 @@ const WRK_SECONDS: &str = "10s";
 
 fn up() -> UpProcess {
     UpProcess::start(Path::new(env!("CARGO_BIN_EXE_rivulet")), &[])
-}
-
-fn kubectl_apply(kubeconfig: &Path, manifest: &str) {
-    let mut child = Command::new("kubectl")
-        .args(["apply", "-f", "-"])
-        .env("KUBECONFIG", kubeconfig)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifest.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "kubectl apply failed");
 }
 
 fn base64(bytes: &[u8]) -> String {

@@ -3,7 +3,7 @@
 
 mod up;
 
-pub use up::UpProcess;
+pub use up::{UpProcess, kubectl_apply};
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -36,47 +36,28 @@ impl UpProcess {
             .prefix("rivulet-up-")
             .tempdir()
             .unwrap();
-        let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
-        let mut child = Command::new(rivulet)
-            .args(["up", "--api-port", "0", "--router-port", "0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("cannot run rivulet up");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut kubeconfig, mut router) = (None, None);
-        let deadline = Instant::now() + START_DEADLINE;
-        while kubeconfig.is_none() || router.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                let log = std::fs::read_to_string(dir.path().join("up.log")).unwrap_or_default();
-                panic!("rivulet up did not become ready; its log:\n{log}")
-            });
-            if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-                kubeconfig = Some(PathBuf::from(path));
-            } else if let Some(url) = line.strip_prefix("router: ") {
-                router = Some(url.to_owned());
-            }
-        }
+        let (child, kubeconfig, router) = launch(rivulet, dir.path(), extra);
         Self {
             child,
-            kubeconfig: kubeconfig.unwrap(),
-            router: router.unwrap(),
+            kubeconfig,
+            router,
             dir,
         }
     }
-}
 
-impl Drop for UpProcess {
-    fn drop(&mut self) {
+    /// Stops this `rivulet up` gracefully (SIGTERM) and starts it again on the same data dir,
+    /// as a user restarting it would; the router gets a new port.
+    #[allow(clippy::missing_panics_doc)]
+    pub fn restart(&mut self, rivulet: &Path, extra: &[&str]) {
+        self.stop();
+        let (child, kubeconfig, router) = launch(rivulet, self.dir.path(), extra);
+        self.child = child;
+        self.kubeconfig = kubeconfig;
+        self.router = router;
+    }
+
+    /// SIGTERM, then waits up to the stop deadline (killing it after that).
+    fn stop(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -88,7 +69,75 @@ impl Drop for UpProcess {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
+        let _ = self.child.wait();
         let log = std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default();
         eprintln!("rivulet up did not stop within 60 s after SIGTERM; log:\n{log}");
+    }
+}
+
+/// Runs `rivulet up` on `dir/data` (appending to `dir/up.log`) and waits for its
+/// `export KUBECONFIG=` and `router:` lines.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+fn launch(rivulet: &Path, dir: &Path, extra: &[&str]) -> (Child, PathBuf, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("up.log"))
+        .unwrap();
+    let mut child = Command::new(rivulet)
+        .args(["up", "--api-port", "0", "--router-port", "0", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("cannot run rivulet up");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut kubeconfig, mut router) = (None, None);
+    let deadline = Instant::now() + START_DEADLINE;
+    while kubeconfig.is_none() || router.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+            let log = std::fs::read_to_string(dir.join("up.log")).unwrap_or_default();
+            panic!("rivulet up did not become ready; its log:\n{log}")
+        });
+        if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
+            kubeconfig = Some(PathBuf::from(path));
+        } else if let Some(url) = line.strip_prefix("router: ") {
+            router = Some(url.to_owned());
+        }
+    }
+    (child, kubeconfig.unwrap(), router.unwrap())
+}
+
+/// `kubectl apply -f -` of `manifest` against `kubeconfig`. Panics if it fails (test support).
+#[allow(clippy::missing_panics_doc, clippy::unwrap_used)]
+pub fn kubectl_apply(kubeconfig: &Path, manifest: &str) {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .args(["apply", "-f", "-"])
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "kubectl apply failed");
+}
+
+impl Drop for UpProcess {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

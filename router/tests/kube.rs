@@ -365,16 +365,7 @@ async fn restarted_router_recovers_the_specialized_pod() {
     let env = environment(c, "python", 3).await;
     let first = fake_pod().await;
     let spare = fake_pod().await;
-    warm_pod(c, "warm-1", &env, &first).await;
-    function(c, "hello", "python", json!({})).await;
-    trigger(c, "hello", "/hello", "hello").await;
-    let router = start_router(c.clone(), config()).await;
-    routed(router.public_addr, "/hello").await;
-    assert_eq!(
-        get(router.public_addr, "/hello").await.status,
-        StatusCode::OK
-    );
-    assert!(router.shutdown().await);
+    served_once_then_router_stopped(c, &env, &first).await;
 
     // A spare warm pod appears; the restarted router must not claim it.
     warm_pod(c, "warm-2", &env, &spare).await;
@@ -398,6 +389,25 @@ async fn restarted_router_recovers_the_specialized_pod() {
     assert!(router.shutdown().await);
 }
 
+/// Function `hello` on warm pod `warm-1` (`fake`), served once by a router that then stops
+/// gracefully (so its `svcHost` write is done).
+async fn served_once_then_router_stopped(
+    c: &kube::Client,
+    env: &rivulet_api::Environment,
+    fake: &FakePod,
+) {
+    warm_pod(c, "warm-1", env, fake).await;
+    function(c, "hello", "python", json!({})).await;
+    trigger(c, "hello", "/hello", "hello").await;
+    let router = start_router(c.clone(), config()).await;
+    routed(router.public_addr, "/hello").await;
+    assert_eq!(
+        get(router.public_addr, "/hello").await.status,
+        StatusCode::OK
+    );
+    assert!(router.shutdown().await);
+}
+
 /// Issue 15.4: after a restart, the specialized pod is not Ready yet when the first request
 /// comes; the router waits for it (bounded) and specializes it again instead of claiming the
 /// spare warm pod.
@@ -408,23 +418,7 @@ async fn a_specialized_pod_not_ready_yet_is_waited_for_not_replaced() {
     let env = environment(c, "python", 3).await;
     let first = fake_pod().await;
     let spare = fake_pod().await;
-    warm_pod(c, "warm-1", &env, &first).await;
-    function(c, "hello", "python", json!({})).await;
-    trigger(c, "hello", "/hello", "hello").await;
-    let router = start_router(c.clone(), config()).await;
-    routed(router.public_addr, "/hello").await;
-    assert_eq!(
-        get(router.public_addr, "/hello").await.status,
-        StatusCode::OK
-    );
-    eventually(WAIT, "svcHost written", || async {
-        let pod = get_pod(c, "warm-1").await.unwrap();
-        annotation(&pod, "svcHost")
-            .map(|_| ())
-            .ok_or_else(|| "not yet".to_owned())
-    })
-    .await;
-    assert!(router.shutdown().await);
+    served_once_then_router_stopped(c, &env, &first).await;
 
     // `rivulet up` restarts: the pod's processes start again, not Ready for a while.
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.clone(), "default");
@@ -468,16 +462,7 @@ async fn pods_of_an_older_generation_are_not_reused() {
     let env = environment(c, "python", 3).await;
     let old = fake_pod().await;
     let new = fake_pod().await;
-    warm_pod(c, "warm-1", &env, &old).await;
-    function(c, "hello", "python", json!({})).await;
-    trigger(c, "hello", "/hello", "hello").await;
-    let router = start_router(c.clone(), config()).await;
-    routed(router.public_addr, "/hello").await;
-    assert_eq!(
-        get(router.public_addr, "/hello").await.status,
-        StatusCode::OK
-    );
-    assert!(router.shutdown().await);
+    served_once_then_router_stopped(c, &env, &old).await;
 
     // The function changes (new generation) while the router is down.
     let functions: kube::Api<rivulet_api::Function> = kube::Api::namespaced(c.clone(), "default");

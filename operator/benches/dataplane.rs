@@ -287,11 +287,14 @@ fn behind_nginx(dir: &Path, upstream: &str, extra: &str) -> (Wrk, f64) {
 }
 
 /// `rivulet router` as its own process on free ports; returns it and its public URL.
-fn standalone_router(kubeconfig: &Path) -> (Child, String) {
+fn standalone_router(kubeconfig: &Path, fetcher_key: &Path) -> (Child, String) {
     let (public, internal) = (free_port().unwrap(), free_port().unwrap());
     let child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
         .args(["router", "--port", &public.to_string(), "--internal-addr"])
         .arg(format!("127.0.0.1:{internal}"))
+        // It specializes the pods it serves again (recovery): it needs `up`'s key.
+        .arg("--fetcher-key-file")
+        .arg(fetcher_key)
         .env("KUBECONFIG", kubeconfig)
         .stderr(Stdio::null())
         .spawn()
@@ -352,7 +355,8 @@ async fn main() {
     let in_up = wrk(&route("warm"));
     // The router as deployed in a cluster: its own process, not sharing one with the API
     // server, node agent and reconcilers of local mode.
-    let (mut standalone, standalone_url) = standalone_router(&up.kubeconfig);
+    let (mut standalone, standalone_url) =
+        standalone_router(&up.kubeconfig, &up.dir.path().join("data/fetcher.key"));
     answers_200(&format!("{standalone_url}/warm"), Duration::from_secs(30)).await;
     let alone = wrk_with_cpu(&format!("{standalone_url}/warm"), standalone.id());
     let _ = Command::new("kill")
@@ -404,7 +408,11 @@ async fn main() {
         cold.push(elapsed);
     }
     // The floor: the same work without the router, on warm pods of an identical environment.
-    let fetcher = FetcherClient::default();
+    // The fetchers accept only the router's token, derived from `up`'s key.
+    let key = std::fs::read(up.dir.path().join("data/fetcher.key")).unwrap();
+    let fetcher = FetcherClient::with_key(Some(
+        rivulet_api::specialize::FetcherKey::from_file_bytes(&key).unwrap(),
+    ));
     let environment: Environment = Api::namespaced(client.clone(), "default")
         .get("floor")
         .await

@@ -30,6 +30,9 @@ use kube::{Api, Client};
 use rivulet_api::specialize::FunctionSpecializeRequest;
 use rivulet_api::{Environment, Function};
 use rivulet_router::runtime::fetcher::FetcherClient;
+#[path = "support/wrk.rs"]
+mod wrk;
+
 use rivulet_testing::{UpProcess, client_for, eventually, free_port, http_response, kubectl_apply};
 
 const COLD_FUNCTIONS: usize = 20;
@@ -151,42 +154,16 @@ async fn first_byte(url: &str) -> (Duration, u16) {
     (elapsed, status)
 }
 
-struct Wrk {
-    requests: u64,
-    requests_per_second: f64,
-    p50: String,
-    p99: String,
-}
+type Wrk = wrk::Report;
 
 fn wrk(url: &str) -> Wrk {
-    let out = Command::new("wrk")
-        .args(["-t2", "-c32", "-d", WRK_SECONDS, "--latency", url])
-        .output()
-        .expect("wrk is not installed: sudo apt-get install -y wrk");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let field = |prefix: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
-            .unwrap_or_else(|| panic!("no {prefix} in wrk output:\n{text}"))
-    };
-    assert!(
-        !text.contains("Non-2xx"),
-        "errors during the wrk run against {url}:\n{text}"
+    let run = wrk::run(&["-t2", "-c32", "-d", WRK_SECONDS], url);
+    assert_eq!(
+        run.non_2xx, 0,
+        "errors during the wrk run against {url}: {} non-2xx answers",
+        run.non_2xx
     );
-    let requests = text
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .split_once(" requests in ")
-                .map(|(n, _)| n.to_owned())
-        })
-        .unwrap_or_else(|| panic!("no request count in wrk output:\n{text}"));
-    Wrk {
-        requests: requests.parse().unwrap(),
-        requests_per_second: field("Requests/sec:").parse().unwrap(),
-        p50: field("50%"),
-        p99: field("99%"),
-    }
+    run
 }
 
 /// nginx in front of `upstream`, keep-alive to it, on a free port, with `extra` directives in

@@ -26,53 +26,19 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
+#[path = "support/wrk.rs"]
+mod wrk;
+
 use rivulet_testing::{UpProcess, client_for, eventually, free_port, http, kubectl_apply};
 
 const SECONDS: &str = "10s";
 
-/// What one wrk run measured.
-struct Run {
-    requests: u64,
-    per_second: String,
-    p50: String,
-    p99: String,
-    non_2xx: u64,
-    socket_errors: String,
-}
-
-fn wrk(connections: u32, url: &str) -> Run {
-    let out = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{connections}"),
-            "-d",
-            SECONDS,
-            "--latency",
-        ])
-        .args(["--timeout", "10s", url])
-        .output()
-        .expect("wrk is not installed: sudo apt-get install -y wrk");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let field = |prefix: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
-    };
-    let requests = text
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .split_once(" requests in ")
-                .map(|(n, _)| n.to_owned())
-        })
-        .unwrap_or_else(|| panic!("no request count in wrk output:\n{text}"));
-    Run {
-        requests: requests.parse().unwrap(),
-        per_second: field("Requests/sec:").unwrap_or_default(),
-        p50: field("50%").unwrap_or_default(),
-        p99: field("99%").unwrap_or_default(),
-        non_2xx: field("Non-2xx or 3xx responses:").map_or(0, |n| n.parse().unwrap()),
-        socket_errors: field("Socket errors:").unwrap_or_else(|| "none".to_owned()),
-    }
+fn wrk(connections: u32, url: &str) -> wrk::Report {
+    let connections = format!("-c{connections}");
+    wrk::run(
+        &["-t2", &connections, "-d", SECONDS, "--timeout", "10s"],
+        url,
+    )
 }
 
 async fn serving(url: &str) {
@@ -164,7 +130,12 @@ async fn main() {
     for (name, connections, run, pods) in &rows {
         println!(
             "| {name} | {connections} | {} | {} | {} | {} | {} | {} | {pods} |",
-            run.requests, run.per_second, run.p50, run.p99, run.non_2xx, run.socket_errors
+            run.requests,
+            run.requests_per_second,
+            run.p50,
+            run.p99,
+            run.non_2xx,
+            run.socket_errors.as_deref().unwrap_or("none")
         );
     }
     let _ = old_router.kill();

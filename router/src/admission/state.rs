@@ -87,6 +87,21 @@ impl Limits {
     }
 }
 
+#[cfg(test)]
+impl Limits {
+    /// Test limits: `requestsPerPod` and `concurrency`, specializations in flight up to
+    /// `concurrency`, a queue of 100.
+    pub(crate) fn for_tests(requests_per_pod: u32, concurrency: u32) -> Self {
+        Self {
+            requests_per_pod,
+            concurrency,
+            once_only: false,
+            max_specializing: concurrency,
+            max_queued: 100,
+        }
+    }
+}
+
 /// Identifies a specialization in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TicketId(u64);

@@ -61,16 +61,8 @@ impl Specializer for FakeSpec {
     }
 }
 
-/// `requestsPerPod` and `concurrency`, specializations in flight up to `concurrency`, a queue
-/// of 100.
 fn limits(requests_per_pod: u32, concurrency: u32) -> Limits {
-    Limits {
-        requests_per_pod,
-        concurrency,
-        once_only: false,
-        max_specializing: concurrency,
-        max_queued: 100,
-    }
+    Limits::for_tests(requests_per_pod, concurrency)
 }
 
 fn timing(specialization: Duration, patience: Duration) -> Timing {

@@ -6,16 +6,8 @@ use std::collections::{HashMap, HashSet};
 use super::*;
 use crate::rng::{SplitMix64, WeightRng};
 
-/// `requestsPerPod` and `concurrency`, specializations in flight up to `concurrency`, and a
-/// queue of 100.
 fn limits(requests_per_pod: u32, concurrency: u32) -> Limits {
-    Limits {
-        requests_per_pod,
-        concurrency,
-        once_only: false,
-        max_specializing: concurrency,
-        max_queued: 100,
-    }
+    Limits::for_tests(requests_per_pod, concurrency)
 }
 
 fn ticket_of<P: std::fmt::Debug>(d: &Decision<P>) -> (TicketId, WaiterId) {

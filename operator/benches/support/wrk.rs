@@ -1,0 +1,54 @@
+//! One `wrk --latency` run and its report, shared by the benchmarks. Each benchmark reads the
+//! fields it needs.
+#![allow(dead_code)]
+
+use std::process::Command;
+
+/// What one wrk run measured.
+pub struct Report {
+    /// Requests completed.
+    pub requests: u64,
+    /// `Requests/sec:`.
+    pub requests_per_second: f64,
+    /// Latency percentiles as wrk prints them (`1.88ms`).
+    pub p50: String,
+    pub p99: String,
+    /// `Non-2xx or 3xx responses:` (0 when wrk prints none).
+    pub non_2xx: u64,
+    /// `Socket errors:` as printed, `None` when there were none.
+    pub socket_errors: Option<String>,
+}
+
+/// Runs `wrk <args> --latency <url>` and reads its report; panics with wrk's output when the
+/// report is incomplete.
+pub fn run(args: &[&str], url: &str) -> Report {
+    let out = Command::new("wrk")
+        .args(args)
+        .args(["--latency", url])
+        .output()
+        .expect("wrk is not installed: sudo apt-get install -y wrk");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
+    };
+    let required = |prefix: &str| {
+        field(prefix).unwrap_or_else(|| panic!("no {prefix} in wrk output:\n{text}"))
+    };
+    let requests = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in ")
+                .map(|(n, _)| n.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no request count in wrk output:\n{text}"));
+    Report {
+        requests: requests.parse().unwrap(),
+        requests_per_second: required("Requests/sec:").parse().unwrap(),
+        p50: required("50%"),
+        p99: required("99%"),
+        non_2xx: field("Non-2xx or 3xx responses:").map_or(0, |n| n.parse().unwrap()),
+        socket_errors: field("Socket errors:"),
+    }
+}

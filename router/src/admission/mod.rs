@@ -30,8 +30,9 @@ pub use self::state::{
 
 /// How long a queued request waits for a busy pod to free up before it starts a specialization
 /// of its own, when the router is not told otherwise. Long enough that a fast function's queue
-/// drains through the pods it has (hello: about 0.1 ms per request), short against a cold start
-/// of a slow function's pod.
+/// drains through the pods it has (one hello pod serves about 13,000 requests/s through the router,
+/// docs/performance.md), short against a cold start of a slow function's pod. At 500
+/// connections to hello it is not long enough (docs/performance.md, "Overload").
 pub const DEFAULT_PATIENCE: Duration = Duration::from_millis(DEFAULT_PATIENCE_MS);
 /// [`DEFAULT_PATIENCE`] in milliseconds (the unit of `rivulet router --queue-patience-ms`).
 pub const DEFAULT_PATIENCE_MS: u64 = 100;

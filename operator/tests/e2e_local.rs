@@ -1150,3 +1150,64 @@ async fn multicluster_pool_is_placed_three_per_cluster_and_serves_from_each(up: 
     })
     .await;
 }
+
+/// Issue 15.3's soak: for `RIVULET_SOAK_SECS` (an hour by default), pods are created, reaped and
+/// deleted the ways normal use does it — a pod whose process ignores SIGTERM deleted past its
+/// grace period, a specialized pod reaped when idle, a warm pod deleted and replaced, and every
+/// tenth round `rivulet up` stopped with SIGTERM and started again — and nothing panics.
+/// Run by hand: `cargo test -p rivulet-operator --test e2e_local soak -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "an hour long; run by hand (docs/performance.md)"]
+async fn soak_creating_reaping_and_deleting_pods_never_panics() {
+    let rivulet = Path::new(env!("CARGO_BIN_EXE_rivulet"));
+    let secs = std::env::var("RIVULET_SOAK_SECS").map_or(3600, |s| s.parse().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    let mut up = Up::start_with(&[]);
+    let env = std::fs::read_to_string(repo().join("examples/hello-python/hello.yaml")).unwrap();
+    up.apply(env.split("\n---").next().unwrap());
+    let idle = python_function("idle", "/idle", "def main():\n    return 'awake'\n", "1")
+        .replace("  InvokeStrategy:", "  idletimeout: 1\n  InvokeStrategy:");
+    up.apply(&idle);
+    let mut rounds = 0u32;
+    while std::time::Instant::now() < deadline {
+        let stubborn = format!("stubborn-{rounds}");
+        up.apply(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {stubborn}, namespace: default}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: local/exec\n    command: [sh, -c, \"trap '' TERM; while true; do sleep 0.1; done\"]\n"
+        ));
+        up.expect("GET", "/idle", "", 200, "awake").await;
+        up.kubectl(
+            &[
+                "wait",
+                "--for=condition=Ready",
+                "--timeout=60s",
+                "pod",
+                &stubborn,
+            ],
+            None,
+        );
+        up.kubectl(&["delete", "pod", &stubborn, "--timeout=60s"], None);
+        let warm = pool_settled(&up, 3).await;
+        let victim = warm[0].split_whitespace().next().unwrap().to_owned();
+        up.kubectl(&["delete", "pod", &victim, "--wait=false"], None);
+        eventually(REQUEST_WAIT, "idle pod reaped", || async {
+            let pods = specialized_pods(&up, "idle");
+            if pods.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{pods:?}"))
+            }
+        })
+        .await;
+        rounds += 1;
+        if rounds.is_multiple_of(10) {
+            up.0.restart(rivulet, &[]);
+        }
+    }
+    let log = std::fs::read_to_string(up.dir.path().join("up.log")).unwrap();
+    let panics = log.matches("panicked").count();
+    eprintln!(
+        "soak: {rounds} rounds in {secs} s, {} restarts, {panics} panics",
+        rounds / 10
+    );
+    assert_eq!(panics, 0, "panics in the soak:\n{log}");
+}

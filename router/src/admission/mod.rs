@@ -10,6 +10,7 @@
 //! request future is dropped because the client disconnected.
 
 pub mod hold;
+mod pace;
 mod state;
 
 use std::collections::HashMap;
@@ -524,6 +525,8 @@ pub struct Lease<S: Specializer> {
     shared: Arc<Shared<S>>,
     pod: S::Pod,
     evict: bool,
+    /// When the slot was granted: the request's service time is measured from here.
+    since: Instant,
 }
 
 impl<S: Specializer> fmt::Debug for Lease<S> {
@@ -541,6 +544,7 @@ impl<S: Specializer> Lease<S> {
             shared,
             pod,
             evict: false,
+            since: Instant::now(),
         }
     }
 
@@ -566,7 +570,7 @@ impl<S: Specializer> Drop for Lease<S> {
                     effects
                 })
             } else {
-                Some(inner.core.release(&self.pod))
+                Some(inner.core.release(&self.pod, self.since.elapsed()))
             };
             effects.map(|effects| inner.take(effects))
         };

@@ -8,8 +8,9 @@
 //!    pod, oldest first on ties, so extra pods go idle and can be reaped;
 //! 2. a specialization in flight still has a free slot (it will serve `requestsPerPod` requests,
 //!    its initiator included): **wait** for it instead of specializing another pod;
-//! 3. nobody is queued, fewer than `max_specializing` specializations are in flight, and
-//!    specialized + specializing pods are below `concurrency`: **specialize** a new pod;
+//! 3. nobody is queued, fewer than `max_specializing` specializations are in flight,
+//!    specialized + specializing pods are below `concurrency`, and the pods keep their pace (or
+//!    there are none): **specialize** a new pod;
 //! 4. specializing is on **hold** (the last specialization failed, see `hold.rs`) and no pod
 //!    exists or is coming: answer the recorded failure without touching a pod;
 //! 5. the queue is shorter than `max_queued`: **queue** for the next free slot;
@@ -17,18 +18,24 @@
 //!
 //! A queued request is served by the first slot that frees: a finished request's, a new pod's
 //! spare ones, a specialization's spare one. One that has waited its patience (the wrapper owns
-//! the clock) is **escalated**: it starts a specialization of its own as soon as the caps allow.
-//! `onceOnly` requests never reuse a pod, so they are impatient from the start.
+//! the clock) is **escalated**: it starts a specialization of its own as soon as the caps allow
+//! and the pods keep their pace (`pace.rs`: while each request takes more than twice its best
+//! time, another pod would compete for what is saturated instead of adding capacity, so the
+//! queue waits for the pods there are). `onceOnly` requests never reuse a pod, so they are
+//! impatient from the start and never wait on the pace.
 //!
 //! So a burst of N requests against a cold function starts at most `max_specializing`
 //! specializations at once, each sharing its pod with `requestsPerPod` requests, and queues the
 //! rest behind them — where Fission specializes a pod per request up to `concurrency` and then
 //! retries 429s (issues #2452, #1939). Under sustained overload pods are added only when
-//! requests wait longer than the patience, so a fast function on a small machine is served by a
-//! few busy pods instead of one booting pod per connection (issue 15.10).
+//! requests wait longer than the patience while the pods keep their pace, so a fast function on
+//! a small machine is served by a few busy pods instead of one booting pod per connection
+//! (issue 15.10).
 
 use std::collections::VecDeque;
 use std::time::Duration;
+
+use super::pace::Pace;
 
 /// How long a rejected client should wait before retrying. A specialization takes hundreds of
 /// milliseconds and a typical function call less than a second; `Retry-After` counts whole
@@ -195,6 +202,7 @@ pub struct AdmissionState<P> {
     tickets: Vec<Ticket>,
     queue: VecDeque<Queued>,
     held: bool,
+    pace: Pace,
     next_id: u64,
 }
 
@@ -213,6 +221,7 @@ impl<P: Clone + PartialEq> AdmissionState<P> {
             tickets: Vec::new(),
             queue: VecDeque::new(),
             held: false,
+            pace: Pace::default(),
             next_id: 0,
         }
     }
@@ -261,6 +270,14 @@ impl<P: Clone + PartialEq> AdmissionState<P> {
             && self.pods.len() + self.tickets.len() < self.limits.concurrency as usize
     }
 
+    /// Whether a request may start a specialization now (a new one nobody queues before, or an
+    /// escalated one): the caps allow it and the pods keep their pace — unless no pod could
+    /// serve it otherwise (none left, or `onceOnly`, whose pods serve one request each).
+    fn may_add_pod(&self) -> bool {
+        self.may_specialize()
+            && (self.limits.once_only || self.pods.is_empty() || !self.pace.slowed())
+    }
+
     fn open_ticket(&mut self, waiter: WaiterId) -> TicketId {
         let ticket = TicketId(self.next());
         self.tickets.push(Ticket {
@@ -281,7 +298,7 @@ impl<P: Clone + PartialEq> AdmissionState<P> {
             ticket.waiters.push(waiter);
             return Decision::Wait(waiter);
         }
-        if self.queue.is_empty() && self.may_specialize() {
+        if self.queue.is_empty() && self.may_add_pod() {
             let ticket = self.open_ticket(waiter);
             return Decision::Specialize { ticket, waiter };
         }
@@ -315,7 +332,7 @@ impl<P: Clone + PartialEq> AdmissionState<P> {
             }
         }
         self.fill_tickets();
-        while self.may_specialize() {
+        while self.may_add_pod() {
             let Some(index) = self.queue.iter().position(|q| q.impatient) else {
                 break;
             };
@@ -429,6 +446,11 @@ impl<P: Clone + PartialEq> AdmissionState<P> {
         self.held
     }
 
+    /// Whether the pods are slowed down (see `pace.rs`).
+    pub fn is_slowed(&self) -> bool {
+        self.pace.slowed()
+    }
+
     /// A waiter gave up (deadline, client gone). `false` when it is not waiting any more
     /// (already granted or failed).
     pub fn cancel_wait(&mut self, waiter: WaiterId) -> bool {
@@ -447,13 +469,14 @@ impl<P: Clone + PartialEq> AdmissionState<P> {
         false
     }
 
-    /// A request on `pod` finished: its slot serves the queue's head, or the pod is retired
-    /// (`onceOnly`). Releasing a pod that was removed is a no-op.
-    pub fn release(&mut self, pod: &P) -> Effects<P> {
+    /// A request on `pod` finished after `took` (its pace): its slot serves the queue's head, or
+    /// the pod is retired (`onceOnly`). Releasing a pod that was removed is a no-op.
+    pub fn release(&mut self, pod: &P, took: Duration) -> Effects<P> {
         let mut effects = Effects::default();
         let Some(index) = self.pods.iter().position(|slot| slot.pod == *pod) else {
             return effects;
         };
+        self.pace.record(took);
         let slot = &mut self.pods[index];
         slot.in_flight = slot.in_flight.saturating_sub(1);
         if self.limits.once_only && slot.in_flight == 0 {

@@ -6,6 +6,9 @@ use std::collections::{HashMap, HashSet};
 use super::*;
 use crate::rng::{SplitMix64, WeightRng};
 
+/// The service time of a call in tests that do not exercise the pace.
+const QUICK: Duration = Duration::from_millis(1);
+
 fn limits(requests_per_pod: u32, concurrency: u32) -> Limits {
     Limits::for_tests(requests_per_pod, concurrency)
 }
@@ -64,7 +67,7 @@ fn cold_start_specializes_once_then_reuses_the_pod() {
     assert_eq!(done.grants, vec![grant(waiter, "pod-a")]);
     assert_eq!(done.retired, None);
     assert_eq!(s.pods().collect::<Vec<_>>(), vec![(&"pod-a", 1)]);
-    assert_eq!(s.release(&"pod-a"), Effects::default());
+    assert_eq!(s.release(&"pod-a", QUICK), Effects::default());
     assert_eq!(s.acquire(), Decision::Use("pod-a"));
 }
 
@@ -155,9 +158,9 @@ fn released_slots_serve_the_queue_first_in_first_out() {
         s.specialization_succeeded(t, "a").grants,
         vec![grant(w1, "a")]
     );
-    assert_eq!(s.release(&"a").grants, vec![grant(w2, "a")]);
-    assert_eq!(s.release(&"a").grants, vec![grant(w3, "a")]);
-    assert!(s.release(&"a").grants.is_empty());
+    assert_eq!(s.release(&"a", QUICK).grants, vec![grant(w2, "a")]);
+    assert_eq!(s.release(&"a", QUICK).grants, vec![grant(w3, "a")]);
+    assert!(s.release(&"a", QUICK).grants.is_empty());
     assert_eq!(s.pods().collect::<Vec<_>>(), vec![(&"a", 0)]);
 }
 
@@ -185,6 +188,56 @@ fn a_patient_queue_adds_no_pod_an_impatient_one_does() {
 }
 
 #[test]
+fn slowed_pods_serve_the_escalated_and_start_none_until_back_at_pace() {
+    let mut s = AdmissionState::new(limits(1, 10));
+    let (t, _) = ticket_of(&s.acquire());
+    s.specialization_succeeded(t, "a");
+    // Its unloaded pace: 1 ms calls.
+    for _ in 0..40 {
+        s.release(&"a", QUICK);
+        assert_eq!(s.acquire(), Decision::Use("a"));
+    }
+    // Saturated: calls now take 5 ms.
+    for _ in 0..40 {
+        s.release(&"a", 5 * QUICK);
+        assert_eq!(s.acquire(), Decision::Use("a"));
+    }
+    assert!(s.is_slowed());
+    let w = queued_of(&s.acquire()); // slowed: even with nobody queued, no new pod
+    assert!(
+        s.escalate(w).started.is_empty(),
+        "slowed: the escalated waiter waits for a slot"
+    );
+    let served = s.release(&"a", 5 * QUICK);
+    assert_eq!(served.grants, vec![grant(w, "a")], "and gets the next one");
+    assert!(served.started.is_empty());
+
+    // Back at pace, a request that finds the pod busy starts another one.
+    for _ in 0..40 {
+        s.release(&"a", QUICK);
+        assert_eq!(s.acquire(), Decision::Use("a"));
+    }
+    assert!(!s.is_slowed());
+    ticket_of(&s.acquire());
+}
+
+#[test]
+fn a_slowed_function_whose_pods_are_gone_specializes_again() {
+    let mut s = AdmissionState::new(limits(1, 10));
+    let (t, _) = ticket_of(&s.acquire());
+    s.specialization_succeeded(t, "a");
+    for took in [QUICK; 20].into_iter().chain([10 * QUICK; 40]) {
+        s.release(&"a", took);
+        assert_eq!(s.acquire(), Decision::Use("a"));
+    }
+    assert!(s.is_slowed());
+    let w = queued_of(&s.acquire());
+    assert!(s.escalate(w).started.is_empty());
+    let gone = s.remove_pod(&"a").unwrap();
+    assert_eq!(gone.started.len(), 1, "no pod left to wait for: start one");
+}
+
+#[test]
 fn the_fullest_pod_with_room_is_used() {
     let mut s = AdmissionState::new(limits(3, 5));
     let (t1, _) = ticket_of(&s.acquire());
@@ -194,7 +247,7 @@ fn the_fullest_pod_with_room_is_used() {
     s.specialization_succeeded(t1, "a");
     s.specialization_succeeded(t2, "b");
     for _ in 0..3 {
-        s.release(&"a");
+        s.release(&"a", QUICK);
     }
     // a: 0, b: 1 → b (fullest with room) until it is full, then a.
     assert_eq!(s.acquire(), Decision::Use("b"));
@@ -268,8 +321,8 @@ fn a_hold_keeps_existing_pods_serving() {
         vec![],
         "no specialization while held"
     );
-    assert_eq!(s.release(&"a").grants, vec![grant(w3, "a")]);
-    assert_eq!(s.release(&"a").grants, vec![grant(w4, "a")]);
+    assert_eq!(s.release(&"a", QUICK).grants, vec![grant(w3, "a")]);
+    assert_eq!(s.release(&"a", QUICK).grants, vec![grant(w4, "a")]);
 }
 
 #[test]
@@ -325,7 +378,7 @@ fn removed_pods_free_concurrency_and_ignore_late_releases() {
     assert!(matches!(s.acquire(), Decision::Reject { .. }));
     assert!(s.remove_pod(&"a").is_some());
     assert!(s.remove_pod(&"a").is_none());
-    assert_eq!(s.release(&"a"), Effects::default());
+    assert_eq!(s.release(&"a", QUICK), Effects::default());
     assert!(matches!(s.acquire(), Decision::Specialize { .. }));
 }
 
@@ -344,7 +397,7 @@ fn once_only_specializes_every_request_and_retires_pods() {
     );
     // At the cap, an `onceOnly` request queues impatient: the next free place specializes it.
     let w = queued_of(&s.acquire());
-    let released = s.release(&"a");
+    let released = s.release(&"a", QUICK);
     assert_eq!(released.retired, Some("a"));
     assert_eq!(released.started.len(), 1, "the queued request's own pod");
     assert_eq!(s.pods().count(), 0);
@@ -450,10 +503,16 @@ fn check(s: &AdmissionState<u64>, m: &Model, l: Limits) {
             "nobody queues while a ticket has room"
         );
     }
-    if s.may_specialize() {
+    if s.may_add_pod() {
         assert!(
             s.queue.iter().all(|q| !q.impatient),
             "an escalated waiter is not left waiting while a specialization could start"
+        );
+    }
+    if s.queued() > 0 && s.specializing() == 0 {
+        assert!(
+            s.may_add_pod() || !pods.is_empty() || s.is_held(),
+            "a queue with no pod and no specialization can always start one"
         );
     }
 }
@@ -465,6 +524,10 @@ struct Sim {
     m: Model,
     l: Limits,
     rng: SplitMix64,
+    /// Calls take 5 ms instead of 1 ms in this phase (flips now and then).
+    saturated: bool,
+    /// Steps at which the state was slowed.
+    slowed_steps: u32,
 }
 
 impl Sim {
@@ -501,7 +564,7 @@ impl Sim {
             && s.tickets
                 .iter()
                 .any(|t| (t.waiters.len() as u32) < l.requests_per_pod);
-        let may = s.queue.is_empty() && s.may_specialize();
+        let may = s.queue.is_empty() && s.may_add_pod();
         let nothing = s.held && s.pods.is_empty() && s.tickets.is_empty();
         let queue_room = s.queue.len() < l.max_queued as usize;
         match s.acquire() {
@@ -594,7 +657,12 @@ impl Sim {
         if let Some(&pod) = busy.get(i) {
             *self.m.leases.get_mut(&pod).unwrap() -= 1;
             let known = self.s.pods.iter().any(|slot| slot.pod == pod);
-            let effects = self.s.release(&pod);
+            // Stretches of 1 ms calls and of 5 ms ones: the pods are slowed now and then.
+            if self.pick(30) == 0 {
+                self.saturated = !self.saturated;
+            }
+            let took = if self.saturated { 5 } else { 1 };
+            let effects = self.s.release(&pod, Duration::from_millis(took));
             if effects.retired.is_some() {
                 assert!(self.l.once_only);
             }
@@ -675,12 +743,14 @@ impl Sim {
     }
 }
 
-fn run_random(seed: u64, l: Limits, steps: usize) -> Model {
+fn run_random(seed: u64, l: Limits, steps: usize) -> Sim {
     let mut sim = Sim {
         s: AdmissionState::new(l),
         m: Model::default(),
         l,
         rng: SplitMix64::seeded(seed),
+        saturated: false,
+        slowed_steps: 0,
     };
     for _ in 0..steps {
         match sim.rng.below(13) {
@@ -693,14 +763,15 @@ fn run_random(seed: u64, l: Limits, steps: usize) -> Model {
             _ => sim.lose_pod(),
         }
         check(&sim.s, &sim.m, l);
+        sim.slowed_steps += u32::from(sim.s.is_slowed());
     }
     sim.drain();
-    sim.m
+    sim
 }
 
 #[test]
 fn invariants_hold_under_random_interleavings() {
-    let mut cases = 0;
+    let (mut cases, mut slowed) = (0, 0);
     for seed in 0..300u64 {
         let mut pick = SplitMix64::seeded(seed ^ 0xA5A5);
         let l = Limits {
@@ -710,10 +781,11 @@ fn invariants_hold_under_random_interleavings() {
             max_specializing: 1 + pick.below(3),
             max_queued: pick.below(6),
         };
-        run_random(seed, l, 400);
+        slowed += run_random(seed, l, 400).slowed_steps;
         cases += 1;
     }
     assert_eq!(cases, 300);
+    assert!(slowed > 1000, "the pace gate was exercised: {slowed} slowed steps");
 }
 
 #[test]

@@ -3,10 +3,11 @@
 //!
 //! Side by side, on the same `rivulet up`:
 //! - **queued**: through the router inside `rivulet up`, with the default overload bounds
-//!   (2 specializations in flight, 1024 queued, 100 ms patience);
+//!   (2 specializations in flight, 1024 queued, 100 ms patience, no new pod while requests take
+//!   more than twice their best time);
 //! - **baseline**: a copy of the function (`hello-baseline`) through a `rivulet router` with
-//!   `--max-specializing 500 --max-queued 0`: exactly the admission rules before the queue (a
-//!   specialization per request while under `concurrency`, then 429).
+//!   `--max-specializing 500 --max-queued 0 --max-slowdown 0`: exactly the admission rules
+//!   before the queue (a specialization per request while under `concurrency`, then 429).
 //!
 //! Each run reports non-2xx answers and socket errors, requests/s, p50/p99, and the function's
 //! specialized pods afterwards. The queued runs go first, so the baseline's pods do not share
@@ -84,7 +85,14 @@ async fn main() {
     let mut old_router = Command::new(env!("CARGO_BIN_EXE_rivulet"))
         .args(["router", "--port", &public.to_string(), "--internal-addr"])
         .arg(format!("127.0.0.1:{internal}"))
-        .args(["--max-specializing", "500", "--max-queued", "0"])
+        .args([
+            "--max-specializing",
+            "500",
+            "--max-queued",
+            "0",
+            "--max-slowdown",
+            "0",
+        ])
         .args(["--fetcher-key-file"])
         .arg(up.dir.path().join("data/fetcher.key"))
         .env("KUBECONFIG", &up.kubeconfig)

@@ -181,6 +181,7 @@ async fn start(concurrency: u32, requests_per_pod: u32) -> Setup {
         once_only: false,
         max_specializing: concurrency,
         max_queued: 0,
+        max_slowdown: rivulet_router::admission::DEFAULT_MAX_SLOWDOWN,
     };
     let router = Arc::new(Router {
         table: RouteTable::build(&[], &[function], options),

@@ -54,6 +54,10 @@ pub struct Args {
     /// Milliseconds a queued request waits for a busy pod before it may specialize another.
     #[arg(long, env = "RIVULET_ROUTER_QUEUE_PATIENCE_MS", default_value_t = rivulet_router::admission::DEFAULT_PATIENCE_MS)]
     pub queue_patience_ms: u64,
+    /// No new pod for a function while its requests take more than this many times their best
+    /// time: the node or a backend is saturated, not the pods (0: off; docs/router.md).
+    #[arg(long, env = "RIVULET_ROUTER_MAX_SLOWDOWN", default_value_t = rivulet_router::admission::DEFAULT_MAX_SLOWDOWN)]
+    pub max_slowdown: u32,
     #[command(flatten)]
     pub fetcher_key: super::common::FetcherKeyArgs,
 }
@@ -90,6 +94,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             max_specializing: args.max_specializing,
             max_queued: args.max_queued,
             patience: Duration::from_millis(args.queue_patience_ms),
+            max_slowdown: args.max_slowdown,
         },
         ..defaults
     };

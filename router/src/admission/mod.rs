@@ -25,8 +25,8 @@ use tokio::time::Instant;
 
 use self::hold::Hold;
 pub use self::state::{
-    AdmissionState, DEFAULT_MAX_QUEUED, DEFAULT_MAX_SPECIALIZING, Decision, Effects, Grant, Limits,
-    RETRY_AFTER, TicketId, WaiterId,
+    AdmissionState, DEFAULT_MAX_QUEUED, DEFAULT_MAX_SLOWDOWN, DEFAULT_MAX_SPECIALIZING, Decision,
+    Effects, Grant, Limits, RETRY_AFTER, TicketId, WaiterId,
 };
 
 /// How long a queued request waits for a busy pod to free up before it starts a specialization
@@ -47,6 +47,8 @@ pub struct Overload {
     pub max_queued: u32,
     /// How long a queued request waits before it may start a specialization.
     pub patience: Duration,
+    /// No new pod while requests take more than this many times their best (0: off).
+    pub max_slowdown: u32,
 }
 
 impl Default for Overload {
@@ -54,6 +56,7 @@ impl Default for Overload {
         Self {
             max_specializing: DEFAULT_MAX_SPECIALIZING,
             max_queued: DEFAULT_MAX_QUEUED,
+            max_slowdown: DEFAULT_MAX_SLOWDOWN,
             patience: DEFAULT_PATIENCE,
         }
     }

@@ -6,7 +6,8 @@
 //! new pod only competes for it: 500 connections to hello on 2 cores kept adding Python pods
 //! (29 in 10 s) and served 2,550 req/s at p99 286 ms, where 9 pods had served 3,804 req/s
 //! (docs/performance.md, "Overload"). So escalation waits while the recent service time is more
-//! than [`SLOWDOWN`] times the best seen; the queue keeps being served by the pods there are.
+//! than `rivulet router --max-slowdown` ([`DEFAULT_MAX_SLOWDOWN`]) times the best seen; the queue
+//! keeps being served by the pods there are.
 //!
 //! Service time is a lease's life (grant to release), smoothed like TCP's round-trip time. The
 //! best is the lowest smoothed value once [`WARM_UP`] samples are in, so a pod's slow first call
@@ -15,8 +16,9 @@
 
 use std::time::Duration;
 
-/// Recent service time more than this many times the best: the pods are slowed down.
-pub const SLOWDOWN: u32 = 2;
+/// Recent service time more than this many times the best: the pods are slowed down, when the
+/// router is not told otherwise.
+pub const DEFAULT_MAX_SLOWDOWN: u32 = 2;
 
 /// Samples smoothed before the best is taken; also the smoothing weight's inverse (1/16: a
 /// smoothed value spans about 30 calls, steady against single outliers).
@@ -49,11 +51,11 @@ impl Pace {
         }
     }
 
-    /// Whether requests now take more than [`SLOWDOWN`] times their best (never before the best
-    /// is known).
-    pub fn slowed(&self) -> bool {
+    /// Whether requests now take more than `max` times their best (never before the best is
+    /// known; never with `max` 0).
+    pub fn slowed(&self, max: u32) -> bool {
         match (self.recent, self.best) {
-            (Some(recent), Some(best)) => recent > best * SLOWDOWN,
+            (Some(recent), Some(best)) if max > 0 => recent > best * max,
             _ => false,
         }
     }
@@ -75,15 +77,15 @@ mod tests {
 
     #[test]
     fn steady_calls_are_never_slowed_however_slow() {
-        assert!(!after(&[1500 * MS; 200]).slowed());
-        assert!(!after(&[MS; 200]).slowed());
+        assert!(!after(&[1500 * MS; 200]).slowed(DEFAULT_MAX_SLOWDOWN));
+        assert!(!after(&[MS; 200]).slowed(DEFAULT_MAX_SLOWDOWN));
     }
 
     #[test]
     fn nothing_is_slowed_before_the_warm_up() {
         let mut samples = vec![MS; 5];
         samples.extend([100 * MS; WARM_UP as usize - 6]);
-        assert!(!after(&samples).slowed(), "no best yet");
+        assert!(!after(&samples).slowed(DEFAULT_MAX_SLOWDOWN), "no best yet");
     }
 
     #[test]
@@ -92,24 +94,35 @@ mod tests {
         for _ in 0..100 {
             pace.record(3 * MS);
         }
-        assert!(pace.slowed());
+        assert!(pace.slowed(DEFAULT_MAX_SLOWDOWN));
+        assert!(!pace.slowed(0), "0: the gate is off");
+        assert!(!pace.slowed(4), "3x is within 4x");
         for _ in 0..100 {
             pace.record(MS);
         }
-        assert!(!pace.slowed(), "back at the unloaded pace");
+        assert!(
+            !pace.slowed(DEFAULT_MAX_SLOWDOWN),
+            "back at the unloaded pace"
+        );
     }
 
     #[test]
     fn one_outlier_does_not_slow_nor_set_the_best() {
         let mut pace = after(&[10 * MS; 50]);
         pace.record(100 * MS);
-        assert!(!pace.slowed(), "one 100 ms call among 10 ms ones");
+        assert!(
+            !pace.slowed(DEFAULT_MAX_SLOWDOWN),
+            "one 100 ms call among 10 ms ones"
+        );
         for _ in 0..3 {
             pace.record(Duration::ZERO);
         }
         for _ in 0..50 {
             pace.record(15 * MS);
         }
-        assert!(!pace.slowed(), "1.5x of the best, not 2x: three zeros did not lower it much");
+        assert!(
+            !pace.slowed(DEFAULT_MAX_SLOWDOWN),
+            "1.5x of the best, not 2x: three zeros did not lower it much"
+        );
     }
 }

@@ -35,6 +35,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use super::Overload;
+pub use super::pace::DEFAULT_MAX_SLOWDOWN;
 use super::pace::Pace;
 
 /// How long a rejected client should wait before retrying. A specialization takes hundreds of
@@ -65,6 +67,9 @@ pub struct Limits {
     pub max_specializing: u32,
     /// Maximum requests queued for a free slot (0: none, reject at once).
     pub max_queued: u32,
+    /// Requests taking more than this many times their best time: no new pod (0: no such gate;
+    /// see `pace.rs`).
+    pub max_slowdown: u32,
 }
 
 impl Limits {
@@ -80,15 +85,17 @@ impl Limits {
             once_only: spec.once_only.unwrap_or(false),
             max_specializing: DEFAULT_MAX_SPECIALIZING,
             max_queued: DEFAULT_MAX_QUEUED,
+            max_slowdown: DEFAULT_MAX_SLOWDOWN,
         }
     }
 
-    /// The same limits with other overload bounds.
+    /// The same limits with the router's overload bounds.
     #[must_use]
-    pub fn with_overload(self, max_specializing: u32, max_queued: u32) -> Self {
+    pub fn with_overload(self, overload: &Overload) -> Self {
         Self {
-            max_specializing,
-            max_queued,
+            max_specializing: overload.max_specializing,
+            max_queued: overload.max_queued,
+            max_slowdown: overload.max_slowdown,
             ..self
         }
     }
@@ -105,6 +112,7 @@ impl Limits {
             once_only: false,
             max_specializing: concurrency,
             max_queued: 100,
+            max_slowdown: DEFAULT_MAX_SLOWDOWN,
         }
     }
 }
@@ -275,7 +283,9 @@ impl<P: Clone + PartialEq> AdmissionState<P> {
     /// serve it otherwise (none left, or `onceOnly`, whose pods serve one request each).
     fn may_add_pod(&self) -> bool {
         self.may_specialize()
-            && (self.limits.once_only || self.pods.is_empty() || !self.pace.slowed())
+            && (self.limits.once_only
+                || self.pods.is_empty()
+                || !self.pace.slowed(self.limits.max_slowdown))
     }
 
     fn open_ticket(&mut self, waiter: WaiterId) -> TicketId {
@@ -448,7 +458,7 @@ impl<P: Clone + PartialEq> AdmissionState<P> {
 
     /// Whether the pods are slowed down (see `pace.rs`).
     pub fn is_slowed(&self) -> bool {
-        self.pace.slowed()
+        self.pace.slowed(self.limits.max_slowdown)
     }
 
     /// A waiter gave up (deadline, client gone). `false` when it is not waiting any more

@@ -68,8 +68,7 @@ impl Registry {
         );
         let overload = self.ctx.overload;
         let created = Admission::new(
-            Limits::of(&function.spec)
-                .with_overload(overload.max_specializing, overload.max_queued),
+            Limits::of(&function.spec).with_overload(&overload),
             PoolSpecializer::new(self.ctx.clone(), function.clone()),
             Timing {
                 specialization: timeout,

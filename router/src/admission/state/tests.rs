@@ -42,6 +42,7 @@ fn limits_follow_fission_defaults() {
             once_only: false,
             max_specializing: DEFAULT_MAX_SPECIALIZING,
             max_queued: DEFAULT_MAX_QUEUED,
+            max_slowdown: DEFAULT_MAX_SLOWDOWN,
         }
     );
     let spec = rivulet_api::FunctionSpec {
@@ -50,12 +51,20 @@ fn limits_follow_fission_defaults() {
         once_only: Some(true),
         ..Default::default()
     };
-    let l = Limits::of(&spec).with_overload(3, 7);
+    let l = Limits::of(&spec).with_overload(&Overload {
+        max_specializing: 3,
+        max_queued: 7,
+        max_slowdown: 5,
+        ..Overload::default()
+    });
     assert_eq!(
         (l.requests_per_pod, l.concurrency, l.once_only),
         (4, 5, true)
     );
-    assert_eq!((l.max_specializing, l.max_queued), (3, 7));
+    assert_eq!(
+        (l.max_specializing, l.max_queued, l.max_slowdown),
+        (3, 7, 5)
+    );
 }
 
 #[test]
@@ -215,6 +224,22 @@ fn slowed_pods_serve_the_escalated_and_start_none_until_back_at_pace() {
     // Back at pace, a request that finds the pod busy starts another one.
     for _ in 0..40 {
         s.release(&"a", QUICK);
+        assert_eq!(s.acquire(), Decision::Use("a"));
+    }
+    assert!(!s.is_slowed());
+    ticket_of(&s.acquire());
+}
+
+#[test]
+fn with_max_slowdown_0_slowed_pods_still_get_company() {
+    let mut s = AdmissionState::new(Limits {
+        max_slowdown: 0,
+        ..limits(1, 10)
+    });
+    let (t, _) = ticket_of(&s.acquire());
+    s.specialization_succeeded(t, "a");
+    for took in [QUICK; 20].into_iter().chain([10 * QUICK; 40]) {
+        s.release(&"a", took);
         assert_eq!(s.acquire(), Decision::Use("a"));
     }
     assert!(!s.is_slowed());
@@ -780,12 +805,16 @@ fn invariants_hold_under_random_interleavings() {
             once_only: pick.below(5) == 0,
             max_specializing: 1 + pick.below(3),
             max_queued: pick.below(6),
+            max_slowdown: DEFAULT_MAX_SLOWDOWN,
         };
         slowed += run_random(seed, l, 400).slowed_steps;
         cases += 1;
     }
     assert_eq!(cases, 300);
-    assert!(slowed > 1000, "the pace gate was exercised: {slowed} slowed steps");
+    assert!(
+        slowed > 1000,
+        "the pace gate was exercised: {slowed} slowed steps"
+    );
 }
 
 #[test]

@@ -73,6 +73,31 @@ pub enum AgentError {
     NoCluster,
     #[error("cannot build a client from the kubeconfig {path}: {message}")]
     Kubeconfig { path: PathBuf, message: String },
+    #[error("claiming a block of pod addresses: {0}")]
+    AddressBlock(#[source] std::io::Error),
+}
+
+/// Where every agent on this machine claims its block of pod addresses.
+fn address_registry() -> PathBuf {
+    std::env::temp_dir().join("rivulet-pod-addresses")
+}
+
+/// Claims a block of pod addresses, the one this data dir had before first (its pods keep their
+/// addresses across a restart), and records it.
+fn claim_address_block(data_dir: &Path) -> Result<kubelet::ipam::Block, AgentError> {
+    let record = data_dir.join("pod-address-block");
+    let previous = std::fs::read_to_string(&record)
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let block = kubelet::ipam::Block::claim(&address_registry(), previous)
+        .map_err(AgentError::AddressBlock)?;
+    std::fs::write(&record, block.octet().to_string()).map_err(AgentError::AddressBlock)?;
+    tracing::debug!(
+        block = block.octet(),
+        "pod addresses 127.{}.0.0/16",
+        block.octet()
+    );
+    Ok(block)
 }
 
 /// A kube client for the cluster a kubeconfig file describes (the local cluster's own).
@@ -278,7 +303,7 @@ impl Agent {
             client: client.clone(),
             images: images::LiveTable::new(config.image_table.clone(), &config.data_dir),
             data_dir: config.data_dir.clone(),
-            ipam: kubelet::ipam::Ipam::default(),
+            ipam: kubelet::ipam::Ipam::new(claim_address_block(&config.data_dir)?),
             simulate: config.simulate_pods,
             backoff_base: config.backoff_base,
             backoff_max: config.backoff_max,

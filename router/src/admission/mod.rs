@@ -33,7 +33,8 @@ pub use self::state::{
 /// of its own, when the router is not told otherwise. Long enough that a fast function's queue
 /// drains through the pods it has (one hello pod serves about 13,000 requests/s through the router,
 /// docs/performance.md), short against a cold start of a slow function's pod. At 500
-/// connections to hello it is not long enough (docs/performance.md, "Overload").
+/// connections to hello the queue waits longer; the pace gate (`pace.rs`), not the patience,
+/// then keeps pods from being added (docs/performance.md, "Overload").
 pub const DEFAULT_PATIENCE: Duration = Duration::from_millis(DEFAULT_PATIENCE_MS);
 /// [`DEFAULT_PATIENCE`] in milliseconds (the unit of `rivulet router --queue-patience-ms`).
 pub const DEFAULT_PATIENCE_MS: u64 = 100;

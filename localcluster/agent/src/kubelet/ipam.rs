@@ -1,12 +1,88 @@
 //! Pod addresses on the loopback network: every 127.0.0.0/8 address reaches the host, so each pod
-//! gets its own (from 127.1.0.1 up; never .0 or .255), unique while the pod lives.
+//! gets its own (never .0 or .255), unique while the pod lives.
+//!
+//! Every agent on the machine shares that network, so each one first claims a block
+//! `127.B.0.0/16` (B from 1 to 254) by holding an exclusive `flock` on `127.B.lock` in a
+//! directory all users share ([`Block::claim`]). The kernel drops the lock when the agent's
+//! process ends, however it ends, so a crashed agent never keeps its block; a restarted one asks
+//! for its previous block first, so its pods keep their addresses. Two `rivulet up` on one host
+//! never hand out the same address (issue 16.3).
 
 use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::sync::Mutex;
 
-const FIRST: u32 = u32::from_be_bytes([127, 1, 0, 1]);
-const LAST: u32 = u32::from_be_bytes([127, 255, 255, 254]);
+use nix::fcntl::{Flock, FlockArg};
+
+/// A `127.B.0.0/16` block held by this process (see the module documentation).
+#[derive(Debug)]
+pub struct Block {
+    octet: u8,
+    /// Held for the agent's life; dropping it frees the block.
+    _lock: Option<Flock<File>>,
+}
+
+impl Block {
+    /// Claims the first free block, `preferred` first. `registry` is shared by every agent on the
+    /// machine (created world-writable and sticky, like `/tmp`, so agents of different users
+    /// coordinate).
+    pub fn claim(registry: &Path, preferred: Option<u8>) -> std::io::Result<Block> {
+        use std::os::unix::fs::PermissionsExt;
+        if !registry.is_dir() {
+            std::fs::create_dir_all(registry)?;
+            std::fs::set_permissions(registry, std::fs::Permissions::from_mode(0o1777))?;
+        }
+        let candidates = preferred
+            .filter(|b| (1..=254).contains(b))
+            .into_iter()
+            .chain(1..=254);
+        for octet in candidates {
+            let path = registry.join(format!("127.{octet}.lock"));
+            // Read-only is enough for flock, and works on a file another user created.
+            let file = match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+            {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => File::open(&path)?,
+                Err(e) => return Err(e),
+            };
+            if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                return Ok(Block {
+                    octet,
+                    _lock: Some(lock),
+                });
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!(
+                "all 254 pod address blocks in {} are held by running agents",
+                registry.display()
+            ),
+        ))
+    }
+
+    /// The block's second octet.
+    pub fn octet(&self) -> u8 {
+        self.octet
+    }
+}
+
+impl Default for Block {
+    /// Block 1 without a lock, for tests that run a single agent.
+    fn default() -> Self {
+        Block {
+            octet: 1,
+            _lock: None,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct State {
@@ -15,18 +91,40 @@ struct State {
     cursor: u32,
 }
 
-/// Hands out loopback addresses to pods.
+/// Hands out the addresses of one [`Block`] to pods.
 #[derive(Debug, Default)]
 pub struct Ipam {
+    block: Block,
     state: Mutex<State>,
 }
 
-fn usable(ip: u32) -> bool {
-    let last = ip & 0xff;
-    (FIRST..=LAST).contains(&ip) && last != 0 && last != 255
-}
-
 impl Ipam {
+    /// Addresses from `block`.
+    pub fn new(block: Block) -> Self {
+        Self {
+            block,
+            state: Mutex::default(),
+        }
+    }
+
+    /// The block's second octet.
+    pub fn block(&self) -> u8 {
+        self.block.octet()
+    }
+
+    fn first(&self) -> u32 {
+        u32::from_be_bytes([127, self.block.octet(), 0, 1])
+    }
+
+    fn last(&self) -> u32 {
+        u32::from_be_bytes([127, self.block.octet(), 255, 254])
+    }
+
+    fn usable(&self, ip: u32) -> bool {
+        let last = ip & 0xff;
+        (self.first()..=self.last()).contains(&ip) && last != 0 && last != 255
+    }
+
     /// The pod's address: the one it already has, else `preferred` when free (a restarted agent
     /// keeps pods where they were), else the next free one.
     pub fn allocate(&self, pod_uid: &str, preferred: Option<&str>) -> Option<Ipv4Addr> {
@@ -37,20 +135,21 @@ impl Ipam {
         let wanted = preferred
             .and_then(|p| p.parse::<Ipv4Addr>().ok())
             .map(u32::from)
-            .filter(|ip| usable(*ip) && !s.used.contains(ip));
+            .filter(|ip| self.usable(*ip) && !s.used.contains(ip));
+        let (first, last) = (self.first(), self.last());
         let ip = if let Some(ip) = wanted {
             ip
         } else {
-            let mut candidate = s.cursor.max(FIRST);
+            let mut candidate = s.cursor.clamp(first, last);
             let mut tries: u32 = 0;
-            while !usable(candidate) || s.used.contains(&candidate) {
-                candidate = if candidate >= LAST {
-                    FIRST
+            while !self.usable(candidate) || s.used.contains(&candidate) {
+                candidate = if candidate >= last {
+                    first
                 } else {
                     candidate + 1
                 };
                 tries += 1;
-                if tries > LAST - FIRST {
+                if tries > last - first {
                     return None;
                 }
             }
@@ -87,8 +186,14 @@ mod tests {
         // A preferred address in use goes elsewhere; a free one is honoured.
         assert_ne!(ipam.allocate("c", Some("127.1.0.1")).unwrap(), a);
         assert_eq!(
-            ipam.allocate("d", Some("127.9.9.9")).unwrap(),
-            Ipv4Addr::new(127, 9, 9, 9)
+            ipam.allocate("d", Some("127.1.9.9")).unwrap(),
+            Ipv4Addr::new(127, 1, 9, 9)
+        );
+        let outside = ipam.allocate("g", Some("127.9.9.9")).unwrap();
+        assert_eq!(
+            outside.octets()[1],
+            1,
+            "another block's address is not taken"
         );
         assert_ne!(
             ipam.allocate("e", Some("127.0.0.1")).unwrap(),
@@ -96,6 +201,29 @@ mod tests {
         );
         ipam.release("a");
         assert_eq!(ipam.allocate("f", Some("127.1.0.1")).unwrap(), a);
+    }
+
+    #[test]
+    fn agents_claim_distinct_blocks_and_a_dropped_claim_frees_its_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = dir.path().join("blocks");
+        let first = Block::claim(&registry, None).unwrap();
+        let second = Block::claim(&registry, Some(first.octet())).unwrap();
+        assert_ne!(
+            first.octet(),
+            second.octet(),
+            "a held block is not handed out"
+        );
+        let third = Block::claim(&registry, Some(200)).unwrap();
+        assert_eq!(third.octet(), 200, "a free preferred block is honoured");
+        let octet = first.octet();
+        drop(first);
+        assert_eq!(Block::claim(&registry, Some(octet)).unwrap().octet(), octet);
+        let ipam = Ipam::new(third);
+        assert_eq!(
+            ipam.allocate("a", None).unwrap(),
+            Ipv4Addr::new(127, 200, 0, 1)
+        );
     }
 
     #[test]

@@ -75,6 +75,39 @@ pub enum AgentError {
     Kubeconfig { path: PathBuf, message: String },
     #[error("claiming a block of pod addresses: {0}")]
     AddressBlock(#[source] std::io::Error),
+    #[error("--pod-sandbox bwrap: {0}")]
+    Sandbox(String),
+}
+
+/// The sandbox pods run in, per `config.pod_sandbox`: with `auto`, plain processes when
+/// bubblewrap cannot work here, said in one line.
+fn pod_sandbox(config: &AgentConfig) -> Result<Option<kubelet::sandbox::Sandbox>, AgentError> {
+    use kubelet::sandbox::{Sandbox, SandboxMode};
+    if config.simulate_pods || config.pod_sandbox == SandboxMode::None {
+        return Ok(None);
+    }
+    let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut hidden = vec![absolute(&config.data_dir)];
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from)
+        && home.is_absolute()
+        && home != Path::new("/")
+    {
+        hidden.push(absolute(&home));
+    }
+    let exposed = config.kubeconfig.iter().map(|k| absolute(k)).collect();
+    match Sandbox::detect(hidden, exposed) {
+        Ok(sandbox) => {
+            tracing::info!(bwrap = %sandbox.bwrap.display(), "pods run sandboxed");
+            Ok(Some(sandbox))
+        }
+        Err(why) if config.pod_sandbox == SandboxMode::Auto => {
+            eprintln!(
+                "warning: pods run as plain processes, not sandboxed ({why}); --pod-sandbox none silences this"
+            );
+            Ok(None)
+        }
+        Err(why) => Err(AgentError::Sandbox(why)),
+    }
 }
 
 /// Where every agent on this machine claims its block of pod addresses.
@@ -145,6 +178,9 @@ pub struct AgentConfig {
     pub offloading_crd: Option<CustomResourceDefinition>,
     /// Run the scheduler, the controllers and the Liqo stand-in (off: only the node agent).
     pub control_plane: bool,
+    /// Whether containers run under bubblewrap (default here: plain processes; `rivulet up`
+    /// defaults to `auto`).
+    pub pod_sandbox: kubelet::sandbox::SandboxMode,
 }
 
 impl AgentConfig {
@@ -169,6 +205,7 @@ impl AgentConfig {
             liqo_v1alpha1: false,
             offloading_crd: None,
             control_plane: true,
+            pod_sandbox: kubelet::sandbox::SandboxMode::None,
         }
     }
 
@@ -308,6 +345,7 @@ impl Agent {
             backoff_base: config.backoff_base,
             backoff_max: config.backoff_max,
             kubeconfig: config.kubeconfig.clone(),
+            sandbox: pod_sandbox(&config)?,
             events: events::Events::new(
                 client.clone(),
                 "kubelet",

@@ -54,6 +54,11 @@ pub struct Args {
     /// (to stop and restart the controller on its own, as in a cluster).
     #[arg(long)]
     pub no_controller: bool,
+    /// How pods run: `auto` (sandboxed under bubblewrap when it works here, else plain
+    /// processes, said at start), `bwrap` (sandboxed or fail), `none` (plain processes of your
+    /// user; docs/localcluster-agent.md, "Sandbox").
+    #[arg(long, env = "RIVULET_POD_SANDBOX", default_value = "auto")]
+    pub pod_sandbox: rivulet_localcluster_agent::kubelet::sandbox::SandboxMode,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -74,6 +79,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let mut agent_config = AgentConfig::new(data_dir.join("agent"));
     agent_config.clusters.clone_from(&args.clusters);
     agent_config.simulate_pods = args.simulate_pods;
+    agent_config.pod_sandbox = args.pod_sandbox;
     agent_config.liqo_v1alpha1 = args.liqo_v1alpha1;
     agent_config.offloading_crd = Some(rivulet_api::crds::namespace_offloading_crd(
         args.liqo_v1alpha1,

@@ -307,7 +307,7 @@ async fn plan(job: &Job) -> Result<launch::Plan, NotStartable> {
         message: format!("preparing the container root {}: {e}", root.display()),
     })?;
     let base = job.ctx.base_env(&job.pod, &job.ip, &root);
-    launch::plan(
+    let plan = launch::plan(
         &job.pod,
         c,
         &launch::Context {
@@ -317,7 +317,16 @@ async fn plan(job: &Job) -> Result<launch::Plan, NotStartable> {
             refs: &refs,
             root: &root,
         },
-    )
+    )?;
+    Ok(match &job.ctx.sandbox {
+        None => plan,
+        Some(sandbox) => {
+            let mounts = super::sandbox::mounts(&job.pod, c, &job.dirs.volumes);
+            let shadows = sandbox.shadows(&mounts);
+            let hostname = job.pod.metadata.name.clone().unwrap_or_default();
+            super::sandbox::wrap(sandbox, &plan, &mounts, &shadows, &hostname)
+        }
+    })
 }
 
 async fn fetch_refs(job: &Job) -> RefData {

@@ -29,13 +29,19 @@ pub const PASSED_THROUGH: &[&str] = &[
     "PYTHONPATH",
 ];
 
+/// The variable naming the directory that stands for `/` of a plain-process container.
+pub const ROOT_ENV: &str = "RIVULET_ROOT";
+
 /// A planned container start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     pub program: String,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// Where the process starts on this machine (plain processes: inside the container root).
     pub cwd: PathBuf,
+    /// The working directory as the container sees it (`/` when none is given).
+    pub workdir: String,
 }
 
 /// Why a container cannot start: a kubelet-style waiting reason and message.
@@ -105,15 +111,16 @@ pub fn plan(pod: &Pod, container: &Container, cx: &Context<'_>) -> Result<Plan, 
         .clone()
         .or_else(|| entry.and_then(|e| e.working_dir.clone()))
         .filter(|w| !w.is_empty());
-    let cwd = match wd {
+    let cwd = match &wd {
         None => cx.root.to_path_buf(),
-        Some(w) => working_dir(cx.root, &w),
+        Some(w) => working_dir(cx.root, w),
     };
     Ok(Plan {
         program,
         args: full,
         env: vars,
         cwd,
+        workdir: wd.unwrap_or_else(|| "/".to_owned()),
     })
 }
 

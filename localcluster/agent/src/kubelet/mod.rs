@@ -7,6 +7,7 @@ pub mod ipam;
 pub mod launch;
 pub mod probe;
 pub mod process;
+pub mod sandbox;
 pub mod status;
 pub mod volumes;
 
@@ -40,6 +41,8 @@ pub struct Ctx {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub kubeconfig: Option<PathBuf>,
+    /// Containers run under bubblewrap (`sandbox.rs`); `None`: plain processes.
+    pub sandbox: Option<sandbox::Sandbox>,
     pub events: Events,
     pub shutdown: watch::Receiver<bool>,
     /// Process groups of running containers, killed when the agent is dropped.
@@ -92,7 +95,7 @@ impl Ctx {
         env.insert("HOSTNAME".into(), pod.name_any());
         env.insert("RIVULET_BIND_ADDRESS".into(), ip.into());
         env.insert("RIVULET_POD_IP".into(), ip.into());
-        env.insert("RIVULET_ROOT".into(), root.display().to_string());
+        env.insert(launch::ROOT_ENV.into(), root.display().to_string());
         if let Some(k) = &self.kubeconfig {
             env.insert("KUBECONFIG".into(), k.display().to_string());
         }

@@ -1,12 +1,13 @@
 //! Volumes as directories: `<pod-dir>/volumes/<name>` holds each volume (emptyDir, configMap,
 //! secret, downwardAPI; hostPath is a symlink to the host path), and each container gets a root
 //! directory `<pod-dir>/roots/<container>` in which every `mountPath` is a symlink to its volume
-//! (or to `subPath` inside it). Processes receive that root as `RIVULET_ROOT`.
+//! (or to `subPath` inside it). Plain processes receive that root as `RIVULET_ROOT`; sandboxed
+//! ones (`sandbox.rs`) get each volume bound at its real `mountPath` instead.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Container, KeyToPath, Pod, Volume};
+use k8s_openapi::api::core::v1::{Container, KeyToPath, Pod, Volume, VolumeMount};
 
 /// The content of one volume, decided before anything is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +120,16 @@ fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
     std::os::unix::fs::symlink(target, link)
 }
 
+/// Where a volume mount's content lives: the volume's directory, or `subPath` inside it (`None`
+/// when `subPath` would leave it).
+pub fn mount_source(volumes_dir: &Path, m: &VolumeMount) -> Option<PathBuf> {
+    let volume = volumes_dir.join(&m.name);
+    match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+        Some(sub) => inside(&volume, sub),
+        None => Some(volume),
+    }
+}
+
 /// Builds `root` for a container: each mountPath a symlink to its volume directory.
 pub fn build_root(root: &Path, volumes_dir: &Path, container: &Container) -> std::io::Result<()> {
     std::fs::create_dir_all(root)?;
@@ -129,15 +140,12 @@ pub fn build_root(root: &Path, volumes_dir: &Path, container: &Container) -> std
         if link == root {
             continue;
         }
-        let mut target = volumes_dir.join(&m.name);
-        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
-            let Some(t) = inside(&target, sub) else {
-                continue;
-            };
-            if !t.exists() {
-                std::fs::create_dir_all(&t)?;
-            }
-            target = t;
+        let Some(target) = mount_source(volumes_dir, m) else {
+            continue;
+        };
+        if !target.exists() {
+            // A subPath that is not there yet (the kubelet creates it too).
+            std::fs::create_dir_all(&target)?;
         }
         if let Some(parent) = link.parent() {
             std::fs::create_dir_all(parent)?;

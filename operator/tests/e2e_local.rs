@@ -169,6 +169,7 @@ async fn local_mode_end_to_end() {
     let body = up.expect("GET", "/hello", "", 200, "Hello, World!").await;
     assert_eq!(body, "Hello, World!\n");
     a_local_process_cannot_specialize_a_warm_pod(&up).await;
+    a_sandboxed_function_sees_fission_paths_and_nothing_of_the_host(&up).await;
 
     // Node.js, unchanged Fission function.
     up.kubectl(
@@ -319,6 +320,76 @@ async fn recorded(up: &Up, name: &str) -> Vec<serde_json::Value> {
         }
     })
     .await
+}
+
+/// Reports what a function can see: each path's first bytes or the error's name, the pids in
+/// `/proc`, and whether `KUBECONFIG` is set.
+const PROBE: &str = r"import json, os
+
+PATHS = json.loads(os.environ.get('PROBE_PATHS', '[]'))
+
+def main():
+    seen = {}
+    for p in PATHS:
+        try:
+            seen[p] = open(p).read()[:40]
+        except Exception as e:
+            seen[p] = type(e).__name__
+    pids = [x for x in os.listdir('/proc') if x.isdigit()]
+    return json.dumps({'paths': seen, 'pids': len(pids)})
+";
+
+/// Issue 16 (sandbox, with bubblewrap as `.ci/run` installs it): Fission's secret path answers
+/// like in a cluster (its `secret_cfgmap` test), while the data dir's WAL, the owner's home and
+/// other pods' processes stay out of reach.
+async fn a_sandboxed_function_sees_fission_paths_and_nothing_of_the_host(up: &Up) {
+    let log = std::fs::read_to_string(up.dir.path().join("up.log")).unwrap();
+    assert!(
+        log.contains("pods run sandboxed"),
+        "bubblewrap missing? {log}"
+    );
+    let wal = up.dir.path().join("data/cluster/wal.log");
+    assert!(wal.exists(), "the WAL is there for the host");
+    // A file of the owner's home that exists on the host.
+    let in_home = tempfile::NamedTempFile::new_in(std::env::var("HOME").unwrap()).unwrap();
+    std::fs::write(in_home.path(), "private").unwrap();
+    let home_file = in_home.path().display().to_string();
+    let paths = serde_json::json!([
+        "/secrets/default/sec1/TEST_KEY",
+        wal.display().to_string(),
+        home_file,
+    ]);
+    let code = PROBE.replace("os.environ.get('PROBE_PATHS', '[]')", &format!("'{paths}'"));
+    up.kubectl(
+        &[
+            "create",
+            "secret",
+            "generic",
+            "sec1",
+            "--from-literal=TEST_KEY=TESTVALUE",
+        ],
+        None,
+    );
+    up.apply(&python_function("probe", "/probe", &code, "1").replace(
+        "  InvokeStrategy:",
+        "  secrets: [{namespace: default, name: sec1}]\n  InvokeStrategy:",
+    ));
+    let body = up.expect("GET", "/probe", "", 200, "paths").await;
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        seen["paths"]["/secrets/default/sec1/TEST_KEY"], "TESTVALUE",
+        "{seen}"
+    );
+    assert_eq!(
+        seen["paths"][wal.display().to_string()],
+        "FileNotFoundError",
+        "{seen}"
+    );
+    assert_eq!(seen["paths"][&home_file], "FileNotFoundError", "{seen}");
+    assert!(
+        seen["pids"].as_u64().unwrap() < 10,
+        "only the container's own processes in /proc: {seen}"
+    );
 }
 
 /// Issue 15.1: another local process POSTs its own code to a warm pod's fetcher, as the router

@@ -29,11 +29,23 @@ impl Block {
     /// machine (created world-writable and sticky, like `/tmp`, so agents of different users
     /// coordinate).
     pub fn claim(registry: &Path, preferred: Option<u8>) -> std::io::Result<Block> {
-        use std::os::unix::fs::PermissionsExt;
-        if !registry.is_dir() {
-            std::fs::create_dir_all(registry)?;
-            std::fs::set_permissions(registry, std::fs::Permissions::from_mode(0o1777))?;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // In a directory every user may write: never follow a symlink someone planted (the
+        // registry itself or a lock file), so nothing is created or opened elsewhere.
+        match std::fs::symlink_metadata(registry) {
+            Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{} is not a directory (a symlink?)", registry.display()),
+                ));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                std::fs::create_dir_all(registry)?;
+                std::fs::set_permissions(registry, std::fs::Permissions::from_mode(0o1777))?;
+            }
         }
+        let no_follow = nix::fcntl::OFlag::O_NOFOLLOW.bits();
         let candidates = preferred
             .filter(|b| (1..=254).contains(b))
             .into_iter()
@@ -46,11 +58,18 @@ impl Block {
                 .write(true)
                 .create(true)
                 .truncate(false)
+                .custom_flags(no_follow)
                 .open(&path)
             {
                 Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => File::open(&path)?,
-                Err(e) => return Err(e),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(no_follow)
+                        .open(&path)?
+                }
+                // A planted symlink (ELOOP) or anything else: not ours, try the next block.
+                Err(_) => continue,
             };
             if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 return Ok(Block {
@@ -223,6 +242,23 @@ mod tests {
         assert_eq!(
             ipam.allocate("a", None).unwrap(),
             Ipv4Addr::new(127, 200, 0, 1)
+        );
+    }
+
+    #[test]
+    fn planted_symlinks_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = dir.path().join("blocks");
+        std::fs::create_dir(&registry).unwrap();
+        let target = dir.path().join("created-elsewhere");
+        std::os::unix::fs::symlink(&target, registry.join("127.1.lock")).unwrap();
+        assert_eq!(Block::claim(&registry, None).unwrap().octet(), 2);
+        assert!(!target.exists(), "nothing created through the symlink");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&registry, &link).unwrap();
+        assert!(
+            Block::claim(&link, None).is_err(),
+            "a symlinked registry is refused"
         );
     }
 

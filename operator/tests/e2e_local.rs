@@ -149,8 +149,8 @@ spec:
     )
 }
 
-/// Every scenario runs against one `rivulet up` (with simulated Liqo peers): two instances on one
-/// machine would hand out the same 127.x pod addresses.
+/// Every scenario runs against one `rivulet up` (with simulated Liqo peers), so the runtimes
+/// start once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_mode_end_to_end() {
     let up = Up::start_with(&["--clusters", "venice,naples,florence"]);
@@ -1220,6 +1220,36 @@ async fn multicluster_pool_is_placed_three_per_cluster_and_serves_from_each(up: 
         }
     })
     .await;
+}
+
+/// Issue 16.3: two `rivulet up` with their own data dirs and ports run side by side on one
+/// machine, each with its own block of pod addresses, and both serve the quickstart's hello.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ups_side_by_side_both_serve_hello() {
+    let (first, second) = (Up::start_with(&[]), Up::start_with(&[]));
+    let hello = repo().join("examples/hello-python");
+    for up in [&first, &second] {
+        up.kubectl(&["apply", "-f", hello.to_str().unwrap()], None);
+    }
+    for up in [&first, &second] {
+        up.expect("GET", "/hello", "", 200, "Hello, World!").await;
+    }
+    let block = |up: &Up| {
+        std::fs::read_to_string(up.dir.path().join("data/agent/pod-address-block")).unwrap()
+    };
+    assert_ne!(block(&first), block(&second), "distinct address blocks");
+    let ips = |up: &Up| {
+        up.kubectl(
+            &["get", "pods", "-o", "jsonpath={.items[*].status.podIP}"],
+            None,
+        )
+    };
+    let (a, b) = (ips(&first), ips(&second));
+    assert!(
+        a.split_whitespace()
+            .all(|ip| !b.split_whitespace().any(|o| o == ip)),
+        "no shared pod address: {a} / {b}"
+    );
 }
 
 /// Issue 15.3's soak: for `RIVULET_SOAK_SECS` (an hour by default), pods are created, reaped and

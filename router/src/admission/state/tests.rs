@@ -230,18 +230,23 @@ fn slowed_pods_serve_the_escalated_and_start_none_until_back_at_pace() {
     ticket_of(&s.acquire());
 }
 
-#[test]
-fn with_max_slowdown_0_slowed_pods_still_get_company() {
-    let mut s = AdmissionState::new(Limits {
-        max_slowdown: 0,
-        ..limits(1, 10)
-    });
+/// One pod "a", kept busy by back-to-back calls: 20 of 1 ms, then 40 of 10 ms.
+fn busy_pod_slowing_down(s: &mut AdmissionState<&'static str>) {
     let (t, _) = ticket_of(&s.acquire());
     s.specialization_succeeded(t, "a");
     for took in [QUICK; 20].into_iter().chain([10 * QUICK; 40]) {
         s.release(&"a", took);
         assert_eq!(s.acquire(), Decision::Use("a"));
     }
+}
+
+#[test]
+fn with_max_slowdown_0_slowed_pods_still_get_company() {
+    let mut s = AdmissionState::new(Limits {
+        max_slowdown: 0,
+        ..limits(1, 10)
+    });
+    busy_pod_slowing_down(&mut s);
     assert!(!s.is_slowed());
     ticket_of(&s.acquire());
 }
@@ -249,12 +254,7 @@ fn with_max_slowdown_0_slowed_pods_still_get_company() {
 #[test]
 fn a_slowed_function_whose_pods_are_gone_specializes_again() {
     let mut s = AdmissionState::new(limits(1, 10));
-    let (t, _) = ticket_of(&s.acquire());
-    s.specialization_succeeded(t, "a");
-    for took in [QUICK; 20].into_iter().chain([10 * QUICK; 40]) {
-        s.release(&"a", took);
-        assert_eq!(s.acquire(), Decision::Use("a"));
-    }
+    busy_pod_slowing_down(&mut s);
     assert!(s.is_slowed());
     let w = queued_of(&s.acquire());
     assert!(s.escalate(w).started.is_empty());

@@ -109,6 +109,7 @@ impl LocalCluster {
         let ctx = Arc::new(Ctx {
             store,
             registry: Registry::new(),
+            signer: crate::tokens::Signer::new(&token),
             token,
             shutdown,
             bookmark_interval: config.bookmark_interval,

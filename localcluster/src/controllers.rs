@@ -1,5 +1,7 @@
 //! Built-in controllers of the API server: ownerReference garbage collection (background,
-//! foreground, orphan), namespace termination and CRD instance cleanup. They react to committed
+//! foreground, orphan), namespace termination, CRD instance cleanup, and the `default`
+//! ServiceAccount of every namespace (what kube-controller-manager's serviceaccount controller
+//! keeps, so a pod without `serviceAccountName` can get a token). They react to committed
 //! events and write through the same code paths as clients do.
 
 use std::sync::Arc;
@@ -92,6 +94,13 @@ async fn sweep(ctx: &Ctx) {
 async fn handle(ctx: &Ctx, ev: &Event) {
     let obj = &ev.object.value;
     let ns = ev.key.namespace.clone();
+    match (ev.key.resource.as_str(), ev.kind == EventType::Deleted) {
+        ("/namespaces", false) if !deleting(obj) => ensure_default_account(ctx, &ev.key.name).await,
+        ("/serviceaccounts", true) if ev.key.name == DEFAULT_ACCOUNT => {
+            ensure_default_account(ctx, &ns).await;
+        }
+        _ => {}
+    }
     if ev.kind == EventType::Deleted {
         if let Some(uid) = obj["metadata"]["uid"].as_str() {
             collect_dependents(ctx, uid).await;
@@ -146,6 +155,35 @@ async fn handle(ctx: &Ctx, ev: &Event) {
     }
     for uid in owners {
         recheck_foreground(ctx, &uid).await;
+    }
+}
+
+const DEFAULT_ACCOUNT: &str = "default";
+
+/// Creates namespace `ns`'s `default` ServiceAccount when it is missing and the namespace is
+/// open (a terminating namespace refuses it, which is fine).
+async fn ensure_default_account(ctx: &Ctx, ns: &str) {
+    let Some(info) = ctx.registry.catalog().get("", "v1", "serviceaccounts") else {
+        return;
+    };
+    if ctx
+        .store
+        .get(&Ctx::key(&info, ns, DEFAULT_ACCOUNT))
+        .is_some()
+    {
+        return;
+    }
+    let account = json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": DEFAULT_ACCOUNT, "namespace": ns},
+    });
+    match write::create(ctx, &info, ns, account, &opts()).await {
+        Ok(_) => {}
+        Err(e) if matches!(e.code, 403 | 404 | 409) => {}
+        Err(e) => {
+            tracing::warn!(namespace = ns, error = %e.message, "creating the default ServiceAccount failed");
+        }
     }
 }
 

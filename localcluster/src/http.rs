@@ -92,6 +92,7 @@ pub struct Req {
     pub content_type: String,
     pub user_agent: String,
     pub body: Bytes,
+    pub caller: Caller,
 }
 
 /// Accept TLS connections until `shutdown` flips, within `limits` (crate::connections).
@@ -170,28 +171,41 @@ pub async fn serve(
     }
 }
 
-fn authorized(ctx: &Ctx, req: &Request<Incoming>) -> bool {
-    let Some(value) = req
+/// Who sent a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// The admin token (the kubeconfig's).
+    Admin,
+    /// A ServiceAccount token (crate::tokens), still valid and, when pod-bound, its pod alive.
+    ServiceAccount(crate::tokens::Claims),
+}
+
+fn caller(ctx: &Ctx, req: &Request<Incoming>) -> Option<Caller> {
+    let token = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(token) = value.strip_prefix("Bearer ") else {
-        return false;
-    };
+        .and_then(|v| v.to_str().ok())?
+        .strip_prefix("Bearer ")?;
     // Constant-time comparison: the token is the only secret.
-    bool::from(subtle::ConstantTimeEq::ct_eq(
+    if bool::from(subtle::ConstantTimeEq::ct_eq(
         token.as_bytes(),
         ctx.token.as_bytes(),
-    ))
+    )) {
+        return Some(Caller::Admin);
+    }
+    let claims = ctx.signer.verify(token, crate::util::unix_now())?;
+    if let Some((_, uid)) = &claims.pod
+        && !ctx.store.uid_exists(uid)
+    {
+        return None;
+    }
+    Some(Caller::ServiceAccount(claims))
 }
 
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
-    if !authorized(&ctx, &req) {
+    let Some(caller) = caller(&ctx, &req) else {
         return error_response(&ApiError::new(401, "Unauthorized", "Unauthorized"));
-    }
+    };
     let header = |name: header::HeaderName| {
         req.headers()
             .get(name)
@@ -217,6 +231,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
         content_type,
         user_agent,
         body,
+        caller,
     };
     match route(&ctx, &req).await {
         Ok(r) => r,

@@ -26,6 +26,7 @@ mod resources;
 mod selectors;
 pub mod storage;
 mod tls;
+pub mod tokens;
 mod util;
 
 pub use cluster::{Config, Error, LocalCluster};

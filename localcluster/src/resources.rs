@@ -231,7 +231,7 @@ const BUILTINS: &[Row] = &[
         all: false,
         status: false,
         scale: false,
-        extra: &[],
+        extra: &["token"],
     },
     Row {
         group: "",

@@ -78,7 +78,7 @@ fn subresource_verbs(sub: &str) -> Vec<&'static str> {
     match sub {
         "status" | "scale" => vec!["get", "patch", "update"],
         "log" => vec!["get"],
-        "binding" => vec!["create"],
+        "binding" | "token" => vec!["create"],
         "finalize" => vec!["update"],
         _ => vec![],
     }
@@ -88,6 +88,7 @@ fn subresource_kind<'a>(info: &'a ResourceInfo, sub: &str) -> (&'a str, &'a str,
     match sub {
         "scale" => ("autoscaling", "v1", "Scale"),
         "binding" => ("", "v1", "Binding"),
+        "token" => ("authentication.k8s.io", "v1", "TokenRequest"),
         "log" => ("", "v1", "Pod"),
         _ => (&info.group, &info.version, &info.kind),
     }

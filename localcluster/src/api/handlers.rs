@@ -11,7 +11,7 @@ use crate::api::table;
 use crate::api::watch::{self, WatchSpec};
 use crate::api::write::{self, DeleteOpts, Step, WriteOpts};
 use crate::api::{Ctx, patch, protobuf, view_json, view_value};
-use crate::http::{Body, Req, bytes_response, json_response, stream_response};
+use crate::http::{Body, Caller, Req, bytes_response, json_response, stream_response};
 use crate::registry::Catalog;
 use crate::resources::ResourceInfo;
 use crate::selectors::{get_path, set_path};
@@ -144,6 +144,16 @@ pub async fn resource(
         return Err(ApiError::path_not_found());
     }
     let ns = target.namespace.unwrap_or_default();
+    if let Caller::ServiceAccount(claims) = &req.caller {
+        let verb = verb(&req.method, target.name.is_some(), req.query.flag("watch"));
+        crate::tokens::allows(claims, verb, &info.group, &info.plural).map_err(|why| {
+            ApiError::forbidden(
+                &info.group_resource(),
+                target.name.unwrap_or_default(),
+                &why,
+            )
+        })?;
+    }
     match (target.name, &req.method) {
         (None, &Method::GET) => collection_get(ctx, &info, target.namespace, req).await,
         (None, &Method::POST) => {
@@ -163,6 +173,9 @@ pub async fn resource(
         }
         (Some(name), &Method::POST) if target.subresource == Some("binding") => {
             bind(ctx, &info, ns, name, req).await
+        }
+        (Some(name), &Method::POST) if target.subresource == Some("token") => {
+            token_request(ctx, &info, ns, name, req)
         }
         _ => Err(ApiError::method_not_allowed(
             req.method.as_str(),
@@ -211,6 +224,10 @@ async fn get(
     match sub {
         Some("scale") => Ok(json_response(200, &scale_of(info, &stored.value))),
         Some("log") => pod_log(ctx, name, &stored.value, req),
+        Some(sub @ ("binding" | "token")) => Err(ApiError::method_not_allowed(
+            "GET",
+            &format!("{}/{sub}", info.group_resource()),
+        )),
         _ if req.accept.contains("as=Table") || req.accept.contains("as=PartialObjectMetadata") => {
             Ok(object_response(200, info, req, &view_value(info, &stored)))
         }
@@ -459,6 +476,129 @@ async fn delete_collection(
     Ok(json_response(
         200,
         &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": {}, "items": items}),
+    ))
+}
+
+/// Kubernetes' verb of a request (the word RBAC rules name).
+fn verb(method: &Method, named: bool, watch: bool) -> &'static str {
+    match (method, named) {
+        (&Method::GET, _) if watch => "watch",
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "unknown",
+    }
+}
+
+/// `serviceaccounts/<name>/token`: a TokenRequest, answered with a signed token
+/// (crate::tokens) for the ServiceAccount, bound to a pod when the request names one.
+fn token_request(
+    ctx: &Arc<Ctx>,
+    info: &Arc<ResourceInfo>,
+    ns: &str,
+    name: &str,
+    req: &Req,
+) -> ApiResult<Response<Body>> {
+    use crate::tokens::{self, Claims};
+    const KIND: &str = "TokenRequest.authentication.k8s.io";
+    if ctx.store.get(&Ctx::key(info, ns, name)).is_none() {
+        return Err(ApiError::not_found(&info.group_resource(), name));
+    }
+    let body = parse_body(req)?;
+    let spec = &body["spec"];
+    let invalid = |field: &str, message: &str| {
+        let cause = crate::api::status::Cause {
+            kind: "FieldValueInvalid".into(),
+            message: message.into(),
+            field: field.into(),
+        };
+        ApiError::invalid(KIND, name, vec![cause])
+    };
+    let seconds = match spec.get("expirationSeconds") {
+        None | Some(Value::Null) => 3600,
+        Some(v) => v.as_i64().ok_or_else(|| {
+            invalid(
+                "spec.expirationSeconds",
+                "Invalid value: must be an integer",
+            )
+        })?,
+    };
+    if seconds < tokens::MIN_EXPIRATION_SECONDS {
+        return Err(invalid(
+            "spec.expirationSeconds",
+            &format!("Invalid value: {seconds}: may not specify a duration less than 10 minutes"),
+        ));
+    }
+    let bound = &spec["boundObjectRef"];
+    let pod = if bound.is_null() {
+        None
+    } else {
+        if bound["kind"] != "Pod" {
+            return Err(invalid(
+                "spec.boundObjectRef.kind",
+                &format!(
+                    "Unsupported value: {}: supported values: \"Pod\"",
+                    bound["kind"]
+                ),
+            ));
+        }
+        let pod_name = bound["name"].as_str().unwrap_or_default();
+        let pods = ctx
+            .registry
+            .catalog()
+            .get("", "v1", "pods")
+            .ok_or_else(ApiError::path_not_found)?;
+        let stored = ctx
+            .store
+            .get(&Ctx::key(&pods, ns, pod_name))
+            .ok_or_else(|| ApiError::not_found("pods", pod_name))?;
+        let uid = stored.value["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if let Some(wanted) = bound["uid"].as_str().filter(|u| !u.is_empty())
+            && wanted != uid
+        {
+            return Err(ApiError::conflict(
+                "pods",
+                pod_name,
+                &format!(
+                    "the UID in the bound object reference ({wanted}) does not match the UID in \
+                     record ({uid}); the pod may have been deleted and recreated"
+                ),
+            ));
+        }
+        Some((pod_name.to_string(), uid))
+    };
+    let now = crate::util::unix_now();
+    let (expires, reported) = tokens::expiry(now, seconds, pod.is_some());
+    let mut bound_ref = bound.clone();
+    if let Some((_, uid)) = &pod {
+        bound_ref["uid"] = json!(uid);
+    }
+    let token = ctx.signer.issue(&Claims {
+        namespace: ns.to_string(),
+        service_account: name.to_string(),
+        pod,
+        expires,
+    });
+    Ok(json_response(
+        201,
+        &json!({
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": name, "namespace": ns, "creationTimestamp": null},
+            "spec": {
+                "audiences": spec.get("audiences").cloned().unwrap_or(json!([])),
+                "expirationSeconds": seconds,
+                "boundObjectRef": bound_ref,
+            },
+            "status": {"token": token, "expirationTimestamp": crate::util::rfc3339(reported)},
+        }),
     ))
 }
 

@@ -30,6 +30,8 @@ pub struct Ctx {
     pub store: Store,
     pub registry: Registry,
     pub token: String,
+    /// Signs and checks ServiceAccount tokens (crate::tokens).
+    pub signer: crate::tokens::Signer,
     /// Flips to `true` on shutdown: long-running requests end.
     pub shutdown: signal::Receiver<bool>,
     /// Interval between watch bookmarks.

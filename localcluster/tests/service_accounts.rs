@@ -38,7 +38,7 @@ fn request(seconds: i64, pod: Option<(&str, &str)>) -> TokenRequest {
 }
 
 /// A client of the cluster speaking with `token` instead of the admin's.
-async fn client_with(env: &common::Env, token: &str) -> kube::Client {
+fn client_with(env: &common::Env, token: &str) -> kube::Client {
     let mut config = kube::Config::new(format!("https://{}", env.cluster.addr()).parse().unwrap());
     config.root_cert = Some(vec![
         rustls::pki_types::pem::PemObject::from_pem_slice(env.cluster.ca_pem().as_bytes())
@@ -107,7 +107,7 @@ async fn a_pod_token_reads_but_cannot_write_or_read_secrets_and_dies_with_its_po
         .unwrap();
     let token = issued.status.unwrap().token.unwrap();
     assert_ne!(token, env.cluster.token(), "not the admin token");
-    let client = client_with(&env, &token).await;
+    let client = client_with(&env, &token);
 
     // Reads work.
     let as_pod: Api<Pod> = Api::namespaced(client.clone(), "default");

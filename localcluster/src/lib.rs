@@ -18,7 +18,7 @@ pub mod connections;
 mod controllers;
 pub mod hooks;
 mod http;
-mod kubeconfig;
+pub mod kubeconfig;
 mod meta;
 pub mod private;
 mod registry;

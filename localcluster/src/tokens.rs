@@ -8,8 +8,8 @@
 //! knows: the time, and whether the bound pod still exists (a pod-bound token dies with its
 //! pod, as in Kubernetes).
 //!
-//! What such a token may do is [`allows`]: read, and nothing of Secrets (full RBAC is the
-//! install issue's; docs/security.md).
+//! What such a token may do is [`allows`]: read, Secrets only by name (full RBAC is the install
+//! issue's; docs/security.md).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -117,16 +117,19 @@ pub fn expiry(now: i64, seconds: i64, pod_bound: bool) -> (i64, i64) {
     }
 }
 
-/// Whether a ServiceAccount token may `verb` `resource` (of `group`): reads only, never
-/// Secrets. `Err` is the reason, Kubernetes' wording.
+/// Whether a ServiceAccount token may `verb` `resource` (of `group`): reads only, and Secrets
+/// one by one (`get`: a fetcher reads the Secrets its function names; listing them all is
+/// refused). `Err` is the reason, Kubernetes' wording.
 pub fn allows(claims: &Claims, verb: &str, group: &str, resource: &str) -> Result<(), String> {
-    let read = matches!(verb, "get" | "list" | "watch");
-    if read && !(group.is_empty() && resource == "secrets") {
-        return Ok(());
+    let secret = group.is_empty() && resource == "secrets";
+    match verb {
+        "get" => return Ok(()),
+        "list" | "watch" if !secret => return Ok(()),
+        _ => {}
     }
     Err(format!(
         "User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{group}\": a local \
-         cluster's ServiceAccount tokens may read (get, list, watch) everything but Secrets",
+         cluster's ServiceAccount tokens may only read (get, list, watch; Secrets only by name)",
         claims.user()
     ))
 }
@@ -175,11 +178,13 @@ mod tests {
     }
 
     #[test]
-    fn service_accounts_read_everything_but_secrets() {
+    fn service_accounts_read_and_get_secrets_only_by_name() {
         let c = claims(0);
         assert!(allows(&c, "get", "fission.io", "packages").is_ok());
         assert!(allows(&c, "watch", "", "pods").is_ok());
-        let denied = allows(&c, "get", "", "secrets").unwrap_err();
+        assert!(allows(&c, "get", "", "secrets").is_ok());
+        assert!(allows(&c, "watch", "", "secrets").is_err());
+        let denied = allows(&c, "list", "", "secrets").unwrap_err();
         assert!(
             denied.contains("system:serviceaccount:default:default"),
             "{denied}"

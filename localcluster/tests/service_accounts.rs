@@ -1,6 +1,6 @@
 //! Issue 16.4: ServiceAccount tokens. Every namespace gets a `default` ServiceAccount; the
 //! TokenRequest API (`serviceaccounts/<name>/token`) issues pod-bound tokens; such a token reads
-//! but cannot write or read Secrets, and stops working when its pod is deleted.
+//! but cannot write or list Secrets, and stops working when its pod is deleted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
@@ -80,7 +80,7 @@ async fn namespaces_get_a_default_account_that_comes_back_when_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_token_reads_but_cannot_write_or_read_secrets_and_dies_with_its_pod() {
+async fn a_pod_token_reads_but_cannot_write_or_list_secrets_and_dies_with_its_pod() {
     let env = common::start("sa-token").await;
     default_account(&env.client, "default").await;
     let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");

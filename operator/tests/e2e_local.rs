@@ -336,12 +336,14 @@ def main():
         except Exception as e:
             seen[p] = type(e).__name__
     pids = [x for x in os.listdir('/proc') if x.isdigit()]
-    return json.dumps({'paths': seen, 'pids': len(pids)})
+    env = sorted(k for k in os.environ if k.startswith('KUBE'))
+    return json.dumps({'paths': seen, 'pids': len(pids), 'env': env})
 ";
 
 /// Issue 16 (sandbox, with bubblewrap as `.ci/run` installs it): Fission's secret path answers
-/// like in a cluster (its `secret_cfgmap` test), while the data dir's WAL, the owner's home and
-/// other pods' processes stay out of reach.
+/// like in a cluster (its `secret_cfgmap` test), while the data dir's WAL, the owner's home, the
+/// admin kubeconfig and other pods' processes stay out of reach; the pod's credentials are its
+/// ServiceAccount token where a kubelet puts it, and no `KUBECONFIG`.
 async fn a_sandboxed_function_sees_fission_paths_and_nothing_of_the_host(up: &Up) {
     let log = std::fs::read_to_string(up.dir.path().join("up.log")).unwrap();
     assert!(
@@ -354,10 +356,14 @@ async fn a_sandboxed_function_sees_fission_paths_and_nothing_of_the_host(up: &Up
     let in_home = tempfile::NamedTempFile::new_in(std::env::var("HOME").unwrap()).unwrap();
     std::fs::write(in_home.path(), "private").unwrap();
     let home_file = in_home.path().display().to_string();
+    let admin = up.kubeconfig.display().to_string();
+    let token = "/var/run/secrets/kubernetes.io/serviceaccount/token";
     let paths = serde_json::json!([
         "/secrets/default/sec1/TEST_KEY",
         wal.display().to_string(),
         home_file,
+        admin,
+        token,
     ]);
     let code = PROBE.replace("os.environ.get('PROBE_PATHS', '[]')", &format!("'{paths}'"));
     up.kubectl(
@@ -386,6 +392,18 @@ async fn a_sandboxed_function_sees_fission_paths_and_nothing_of_the_host(up: &Up
         "{seen}"
     );
     assert_eq!(seen["paths"][&home_file], "FileNotFoundError", "{seen}");
+    assert_eq!(seen["paths"][&admin], "FileNotFoundError", "{seen}");
+    assert!(
+        seen["paths"][token]
+            .as_str()
+            .is_some_and(|t| t.starts_with("rivulet-sa.")),
+        "a ServiceAccount token, not the admin's: {seen}"
+    );
+    let env = seen["env"].as_array().unwrap();
+    assert!(
+        env.iter().any(|k| k == "KUBERNETES_SERVICE_HOST") && env.iter().all(|k| k != "KUBECONFIG"),
+        "{seen}"
+    );
     assert!(
         seen["pids"].as_u64().unwrap() < 10,
         "only the container's own processes in /proc: {seen}"

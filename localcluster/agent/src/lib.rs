@@ -94,8 +94,7 @@ fn pod_sandbox(config: &AgentConfig) -> Result<Option<kubelet::sandbox::Sandbox>
     {
         hidden.push(absolute(&home));
     }
-    let exposed = config.kubeconfig.iter().map(|k| absolute(k)).collect();
-    match Sandbox::detect(hidden, exposed) {
+    match Sandbox::detect(hidden, Vec::new()) {
         Ok(sandbox) => {
             tracing::info!(bwrap = %sandbox.bwrap.display(), "pods run sandboxed");
             Ok(Some(sandbox))
@@ -344,7 +343,18 @@ impl Agent {
             simulate: config.simulate_pods,
             backoff_base: config.backoff_base,
             backoff_max: config.backoff_max,
-            kubeconfig: config.kubeconfig.clone(),
+            api: config
+                .kubeconfig
+                .as_deref()
+                .map(|path| {
+                    kubelet::service_account::ApiAccess::from_kubeconfig(path).map_err(|message| {
+                        AgentError::Kubeconfig {
+                            path: path.to_path_buf(),
+                            message,
+                        }
+                    })
+                })
+                .transpose()?,
             sandbox: pod_sandbox(&config)?,
             events: events::Events::new(
                 client.clone(),

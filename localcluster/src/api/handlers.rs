@@ -146,13 +146,16 @@ pub async fn resource(
     let ns = target.namespace.unwrap_or_default();
     if let Caller::ServiceAccount(claims) = &req.caller {
         let verb = verb(&req.method, target.name.is_some(), req.query.flag("watch"));
-        crate::tokens::allows(claims, verb, &info.group, &info.plural).map_err(|why| {
-            ApiError::forbidden(
-                &info.group_resource(),
-                target.name.unwrap_or_default(),
-                &why,
-            )
-        })?;
+        crate::tokens::allows(claims, verb, &info.group, &info.plural).map_err(
+            |why| match target.name {
+                Some(name) => ApiError::forbidden(&info.group_resource(), name, &why),
+                None => ApiError::new(
+                    403,
+                    "Forbidden",
+                    format!("{} is forbidden: {why}", info.group_resource()),
+                ),
+            },
+        )?;
     }
     match (target.name, &req.method) {
         (None, &Method::GET) => collection_get(ctx, &info, target.namespace, req).await,

@@ -321,7 +321,16 @@ async fn plan(job: &Job) -> Result<launch::Plan, NotStartable> {
     Ok(match &job.ctx.sandbox {
         None => plan,
         Some(sandbox) => {
-            let mounts = super::sandbox::mounts(&job.pod, c, &job.dirs.volumes);
+            let mut mounts = super::sandbox::mounts(&job.pod, c, &job.dirs.volumes);
+            let credentials = job.dirs.service_account();
+            if credentials.join("token").exists() {
+                mounts.push(super::sandbox::Mount {
+                    source: credentials,
+                    target: super::service_account::MOUNT_PATH.into(),
+                    read_only: true,
+                });
+            }
+            let mounts = super::sandbox::resolve_targets(mounts);
             let shadows = sandbox.shadows(&mounts);
             let hostname = job.pod.metadata.name.clone().unwrap_or_default();
             super::sandbox::wrap(sandbox, &plan, &mounts, &shadows, &hostname)

@@ -8,6 +8,7 @@ pub mod launch;
 pub mod probe;
 pub mod process;
 pub mod sandbox;
+pub mod service_account;
 pub mod status;
 pub mod volumes;
 
@@ -40,7 +41,9 @@ pub struct Ctx {
     pub simulate: bool,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    pub kubeconfig: Option<PathBuf>,
+    /// How pods reach the API server (their credentials: `service_account.rs`); `None`: pods
+    /// get none.
+    pub api: Option<service_account::ApiAccess>,
     /// Containers run under bubblewrap (`sandbox.rs`); `None`: plain processes.
     pub sandbox: Option<sandbox::Sandbox>,
     pub events: Events,
@@ -96,8 +99,15 @@ impl Ctx {
         env.insert("RIVULET_BIND_ADDRESS".into(), ip.into());
         env.insert("RIVULET_POD_IP".into(), ip.into());
         env.insert(launch::ROOT_ENV.into(), root.display().to_string());
-        if let Some(k) = &self.kubeconfig {
-            env.insert("KUBECONFIG".into(), k.display().to_string());
+        if let Some(api) = &self.api {
+            env.extend(api.env());
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            let kubeconfig = PodDirs::new(self, &uid)
+                .service_account()
+                .join(service_account::KUBECONFIG_FILE);
+            if self.sandbox.is_none() && kubeconfig.exists() {
+                env.insert("KUBECONFIG".into(), kubeconfig.display().to_string());
+            }
         }
         env
     }
@@ -125,6 +135,11 @@ impl PodDirs {
             base,
             pids: ctx.pids_dir(),
         }
+    }
+
+    /// The pod's credentials (`service_account.rs`).
+    pub fn service_account(&self) -> PathBuf {
+        self.base.join("serviceaccount")
     }
 
     /// The directory that stands for `/` in `container`.
@@ -380,6 +395,25 @@ async fn finished(ctx: &Ctx, rx: &mut watch::Receiver<Option<Arc<Pod>>>) -> Exit
 }
 
 /// Volumes of the pod, fetched from the API (configMap and secret content).
+/// Writes the pod's ServiceAccount token and its companions into `dir` once (a restarted agent
+/// finds them there: the token lives as long as the pod).
+async fn credentials(ctx: &Ctx, pod: &Pod, dir: &Path) -> Result<(), String> {
+    let Some(api) = &ctx.api else { return Ok(()) };
+    if dir.join("token").exists() {
+        return Ok(());
+    }
+    let failed = |e: String| format!("MountVolume.SetUp failed for the ServiceAccount token: {e}");
+    let Some(token) = service_account::token(&ctx.client, pod)
+        .await
+        .map_err(failed)?
+    else {
+        return Ok(());
+    };
+    let ns = pod.namespace().unwrap_or_default();
+    let files = service_account::files(&token, api, &ns, ctx.sandbox.is_none());
+    volumes::materialize(dir, &files).map_err(|e| failed(e.to_string()))
+}
+
 async fn volume_contents(ctx: &Ctx, pod: &Pod) -> Result<Vec<(String, VolumeContent)>, String> {
     let ns = pod.namespace().unwrap_or_default();
     let mut out = Vec::new();
@@ -531,6 +565,10 @@ impl PodRun<'_> {
                         volumes::materialize(&self.dirs.volumes.join(name), content)
                     })
                     .map_err(|e| format!("MountVolume.SetUp failed: {e}")),
+                Err(e) => Err(e),
+            };
+            let result = match result {
+                Ok(()) => credentials(self.ctx, &latest, &self.dirs.service_account()).await,
                 Err(e) => Err(e),
             };
             let Err(msg) = result else { return None };

@@ -80,8 +80,7 @@ pub struct Sandbox {
     pub root: Vec<Entry>,
     /// Hidden under an empty tmpfs (data dir, home).
     pub hidden: Vec<PathBuf>,
-    /// Bound back read-only inside a hidden directory, when it exists (the kubeconfig the
-    /// fetcher reads until pods get ServiceAccount tokens).
+    /// Bound back read-only inside a hidden directory, when it exists.
     pub exposed: Vec<PathBuf>,
 }
 
@@ -186,6 +185,23 @@ impl Sandbox {
             })
             .collect()
     }
+}
+
+/// `mounts` with each target's existing part resolved through the host's symlinks (reads the
+/// host's filesystem): the sandbox recreates those links (`/var/run` -> `/run`), but bubblewrap
+/// cannot create a mount point through an absolute one.
+pub fn resolve_targets(mut mounts: Vec<Mount>) -> Vec<Mount> {
+    for m in &mut mounts {
+        let target = PathBuf::from(&m.target);
+        let Some(existing) = target.ancestors().find(|a| a.exists()) else {
+            continue;
+        };
+        let (Ok(real), Ok(rest)) = (existing.canonicalize(), target.strip_prefix(existing)) else {
+            continue;
+        };
+        m.target = real.join(rest).to_string_lossy().into_owned();
+    }
+    mounts
 }
 
 fn entry_name(e: &Entry) -> &str {
@@ -560,6 +576,33 @@ mod tests {
                 .parse::<SandboxMode>()
                 .unwrap_err()
                 .contains("auto, bwrap or none")
+        );
+    }
+
+    #[test]
+    fn mount_targets_resolve_through_host_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("run");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("varrun")).unwrap();
+        let real = real.canonicalize().unwrap();
+        let mount = |target: PathBuf| Mount {
+            source: "/src".into(),
+            target: target.to_string_lossy().into_owned(),
+            read_only: true,
+        };
+        let resolved = resolve_targets(vec![
+            mount(dir.path().join("varrun/secrets/sa")),
+            mount("/userfunc".into()),
+        ]);
+        assert_eq!(
+            resolved[0].target,
+            real.join("secrets/sa").to_string_lossy(),
+            "through the link"
+        );
+        assert_eq!(
+            resolved[1].target, "/userfunc",
+            "a missing top-level path stays"
         );
     }
 }

@@ -214,3 +214,21 @@ async fn bad_token_requests_name_the_field_and_the_rule() {
     assert_eq!(code, 404, "{message}");
     assert!(message.contains("missing"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_token_works_and_its_token_only_reads() {
+    let env = common::start("sa-kubectl").await;
+    default_account(&env.client, "default").await;
+    // kubectl sends this TokenRequest as protobuf.
+    let token = env.kubectl_ok(&["create", "token", "default"], None);
+    let token = token.trim();
+    assert!(token.starts_with("rivulet-sa."), "{token}");
+    let listed = env.kubectl_ok(&["--token", token, "get", "sa", "-o", "name"], None);
+    assert_eq!(listed.trim(), "serviceaccount/default");
+    let out = env.kubectl(&["--token", token, "delete", "sa", "default"], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot delete resource \"serviceaccounts\""),
+        "{out:?}"
+    );
+}

@@ -121,6 +121,30 @@ const SERVICE_ACCOUNT: &[Field] = &[
     f(4, "automountServiceAccountToken", Ty::OptBool),
 ];
 
+/// `kubectl create token`'s request.
+const TOKEN_REQUEST: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(
+        2,
+        "spec",
+        Ty::Msg(&[
+            f(1, "audiences", Ty::Strs),
+            f(
+                3,
+                "boundObjectRef",
+                Ty::Msg(&[
+                    f(1, "kind", Ty::Str),
+                    f(2, "apiVersion", Ty::Str),
+                    f(3, "name", Ty::Str),
+                    f(4, "uid", Ty::Str),
+                ]),
+            ),
+            f(4, "expirationSeconds", Ty::OptInt),
+        ]),
+    ),
+    f(3, "status", Ty::Ignore),
+];
+
 const LABEL_SELECTOR: &[Field] = &[f(1, "matchLabels", Ty::StrMap)];
 
 const CONTAINER_PORT: &[Field] = &[
@@ -229,6 +253,7 @@ const KINDS: &[(&str, &str, &[Field])] = &[
     ("v1", "ServiceAccount", SERVICE_ACCOUNT),
     ("v1", "Service", SERVICE),
     ("apps/v1", "Deployment", DEPLOYMENT),
+    ("authentication.k8s.io/v1", "TokenRequest", TOKEN_REQUEST),
 ];
 
 /// A proto wire value.
@@ -418,8 +443,8 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             "UnsupportedMediaType",
             format!(
                 "the body of the request was in an unknown format ({MEDIA_TYPE} for {what}) - protobuf is understood \
-                 for the kinds `kubectl create` sends (v1 Namespace, ConfigMap, Secret, ServiceAccount, Service and \
-                 apps/v1 Deployment); send JSON instead, for example \
+                 for the kinds `kubectl create` sends (v1 Namespace, ConfigMap, Secret, ServiceAccount, Service, \
+                 apps/v1 Deployment and authentication.k8s.io/v1 TokenRequest); send JSON instead, for example \
                  `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`"
             ),
         )

@@ -433,9 +433,13 @@ async fn a_local_process_cannot_specialize_a_warm_pod(up: &Up) {
     let evil = r#"{"FetchReq":{"fetchType":2,"url":"http://127.0.0.1:1/evil.zip","filename":"deployarchive"},
         "LoadReq":{"filepath":"/userfunc/deployarchive","functionName":"hello.main","envVersion":2}}"#;
     for path in ["/specialize", "/fetch"] {
-        let (status, body) = http("POST", &format!("http://{ip}:8000{path}"), evil)
-            .await
-            .unwrap();
+        // The pod may have its address before its fetcher listens.
+        let (status, body) = eventually(REQUEST_WAIT, "the fetcher listening", || async {
+            http("POST", &format!("http://{ip}:8000{path}"), evil)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
         assert_eq!(status, 401, "{path}: {body}");
         assert!(body.contains("unauthorized"), "{body}");
     }
@@ -489,17 +493,26 @@ struct FileServer {
     url: String,
 }
 
+/// The host's address as this instance's pods reach it: the gateway of the agent's bridge when
+/// pods have networks of their own (they cannot reach the host's loopback, as in a cluster),
+/// else loopback.
+fn host_for_pods(up: &Up) -> String {
+    let block = std::fs::read_to_string(up.dir.path().join("data/agent/pod-address-block"))
+        .unwrap_or_default();
+    let block = block.trim();
+    if Path::new(&format!("/sys/class/net/rivulet{block}")).exists() {
+        format!("169.254.{block}.1")
+    } else {
+        "127.0.0.1".to_owned()
+    }
+}
+
 impl FileServer {
-    async fn start(dir: &Path) -> Self {
+    /// Serves `dir` on `host` (an address pods reach: [`host_for_pods`]).
+    async fn start(dir: &Path, host: &str) -> Self {
         let port = free_port().unwrap();
         let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
+            .args(["-m", "http.server", &port.to_string(), "--bind", host])
             .arg("--directory")
             .arg(dir)
             .stdout(Stdio::null())
@@ -507,7 +520,7 @@ impl FileServer {
             .spawn()
             .unwrap();
         eventually(Duration::from_secs(20), "file server up", || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
+            tokio::net::TcpStream::connect((host, port))
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
@@ -515,7 +528,7 @@ impl FileServer {
         .await;
         Self {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("http://{host}:{port}"),
         }
     }
 }
@@ -616,7 +629,7 @@ async fn bad_archives_and_a_crashing_runtime(up: &Up) {
         .status()
         .unwrap();
     assert!(made.success());
-    let server = FileServer::start(&archives).await;
+    let server = FileServer::start(&archives, &host_for_pods(up)).await;
     let wrong_sum = "0".repeat(64);
     up.apply(&python_package_function(
         "badsum",

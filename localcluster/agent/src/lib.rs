@@ -77,6 +77,39 @@ pub enum AgentError {
     AddressBlock(#[source] std::io::Error),
     #[error("--pod-sandbox bwrap: {0}")]
     Sandbox(String),
+    #[error("--pod-network bridge: {0}")]
+    Network(String),
+}
+
+/// The pods' network, per `config.pod_network`: with `auto`, the host's network when this agent
+/// cannot make namespaces (or pods are not sandboxed), said in one line.
+fn pod_network(
+    config: &AgentConfig,
+    sandboxed: bool,
+    block: u8,
+) -> Result<Option<kubelet::network::Bridge>, AgentError> {
+    use kubelet::network::{Bridge, NetworkMode};
+    if config.simulate_pods || config.pod_network == NetworkMode::Host {
+        return Ok(None);
+    }
+    let bridge = if sandboxed {
+        Bridge::setup(block)
+    } else {
+        Err("pods are not sandboxed (--pod-sandbox)".to_owned())
+    };
+    match bridge {
+        Ok(bridge) => {
+            tracing::info!(bridge = %bridge.name(), gateway = %bridge.gateway(), "pods get their own network");
+            Ok(Some(bridge))
+        }
+        Err(why) if config.pod_network == NetworkMode::Auto => {
+            eprintln!(
+                "warning: pods share the host's network, each on a 127.{block}.x.y address ({why}); --pod-network host silences this"
+            );
+            Ok(None)
+        }
+        Err(why) => Err(AgentError::Network(why)),
+    }
 }
 
 /// The sandbox pods run in, per `config.pod_sandbox`: with `auto`, plain processes when
@@ -107,6 +140,56 @@ fn pod_sandbox(config: &AgentConfig) -> Result<Option<kubelet::sandbox::Sandbox>
         }
         Err(why) => Err(AgentError::Sandbox(why)),
     }
+}
+
+/// The first `bytes` bytes of `text`'s SHA-256, in hex (short stable names).
+pub(crate) fn sha256_hex(text: &str, bytes: usize) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().take(bytes).fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// How pods reach the API server: what `config.kubeconfig` names.
+fn api_access(
+    config: &AgentConfig,
+) -> Result<Option<kubelet::service_account::ApiAccess>, AgentError> {
+    let Some(path) = config.kubeconfig.as_deref() else {
+        return Ok(None);
+    };
+    kubelet::service_account::ApiAccess::from_kubeconfig(path)
+        .map(Some)
+        .map_err(|message| AgentError::Kubeconfig {
+            path: path.to_path_buf(),
+            message,
+        })
+}
+
+/// How this agent's pods run: their addresses, sandbox and network, per `config`.
+fn pod_runtime(
+    config: &AgentConfig,
+) -> Result<
+    (
+        kubelet::ipam::Ipam,
+        Option<kubelet::sandbox::Sandbox>,
+        Option<kubelet::network::Bridge>,
+    ),
+    AgentError,
+> {
+    let block = claim_address_block(&config.data_dir)?;
+    let sandbox = pod_sandbox(config)?;
+    let network = pod_network(config, sandbox.is_some(), block.octet())?;
+    let ipam = match &network {
+        Some(bridge) => {
+            let (first, last) = bridge.pod_range();
+            kubelet::ipam::Ipam::with_range(block, first, last)
+        }
+        None => kubelet::ipam::Ipam::new(block),
+    };
+    Ok((ipam, sandbox, network))
 }
 
 /// Where every agent on this machine claims its block of pod addresses.
@@ -159,7 +242,8 @@ pub struct AgentConfig {
     pub simulate_pods: bool,
     /// Built-in image → command entries (the file in `data_dir` extends them).
     pub image_table: ImageTable,
-    /// Kubeconfig given to processes as `KUBECONFIG`.
+    /// The local cluster's kubeconfig: where pods find the API server and its CA (their
+    /// credentials are their ServiceAccount's token, never this file's).
     pub kubeconfig: Option<PathBuf>,
     /// First CrashLoopBackOff delay (kubelet: 10 s) and its cap (kubelet: 5 min).
     pub backoff_base: Duration,
@@ -180,6 +264,9 @@ pub struct AgentConfig {
     /// Whether containers run under bubblewrap (default here: plain processes; `rivulet up`
     /// defaults to `auto`).
     pub pod_sandbox: kubelet::sandbox::SandboxMode,
+    /// Whether sandboxed pods get network namespaces of their own (default here: the host's
+    /// network; `rivulet up` defaults to `auto`).
+    pub pod_network: kubelet::network::NetworkMode,
 }
 
 impl AgentConfig {
@@ -205,6 +292,7 @@ impl AgentConfig {
             offloading_crd: None,
             control_plane: true,
             pod_sandbox: kubelet::sandbox::SandboxMode::None,
+            pod_network: kubelet::network::NetworkMode::Host,
         }
     }
 
@@ -287,6 +375,8 @@ pub struct Agent {
     tasks: Vec<JoinHandle<()>>,
     informers: Vec<JoinHandle<()>>,
     groups: Arc<kubelet::ProcessGroups>,
+    /// The pods' bridge, removed when the agent stops.
+    network: Option<kubelet::network::Bridge>,
 }
 
 impl Agent {
@@ -335,27 +425,18 @@ impl Agent {
             stop_rx.clone(),
         )));
         let groups = Arc::new(kubelet::ProcessGroups::default());
+        let (ipam, sandbox, network) = pod_runtime(&config)?;
         let ctx = Arc::new(kubelet::Ctx {
             client: client.clone(),
             images: images::LiveTable::new(config.image_table.clone(), &config.data_dir),
             data_dir: config.data_dir.clone(),
-            ipam: kubelet::ipam::Ipam::new(claim_address_block(&config.data_dir)?),
+            ipam,
             simulate: config.simulate_pods,
             backoff_base: config.backoff_base,
             backoff_max: config.backoff_max,
-            api: config
-                .kubeconfig
-                .as_deref()
-                .map(|path| {
-                    kubelet::service_account::ApiAccess::from_kubeconfig(path).map_err(|message| {
-                        AgentError::Kubeconfig {
-                            path: path.to_path_buf(),
-                            message,
-                        }
-                    })
-                })
-                .transpose()?,
-            sandbox: pod_sandbox(&config)?,
+            api: api_access(&config)?,
+            sandbox,
+            network: network.clone(),
             events: events::Events::new(
                 client.clone(),
                 "kubelet",
@@ -390,6 +471,7 @@ impl Agent {
             tasks,
             informers,
             groups,
+            network,
         })
     }
 
@@ -406,6 +488,11 @@ impl Agent {
         for t in self.informers.drain(..) {
             t.abort();
         }
+        if let Some(bridge) = self.network.take() {
+            tokio::task::spawn_blocking(move || bridge.teardown())
+                .await
+                .ok();
+        }
     }
 }
 
@@ -417,6 +504,9 @@ impl Drop for Agent {
         let _ = self.stop.send(true);
         for t in self.tasks.iter().chain(self.informers.iter()) {
             t.abort();
+        }
+        if let Some(bridge) = self.network.take() {
+            bridge.teardown();
         }
     }
 }

@@ -59,6 +59,12 @@ pub struct Args {
     /// user; docs/localcluster-agent.md, "Sandbox").
     #[arg(long, env = "RIVULET_POD_SANDBOX", default_value = "auto")]
     pub pod_sandbox: rivulet_localcluster_agent::kubelet::sandbox::SandboxMode,
+    /// Pods' network: `auto` (a network namespace per sandboxed pod on a bridge when running as
+    /// root with iproute2, else the host's network, said at start), `bridge` (namespaces or
+    /// fail), `host` (the host's network, one 127.B.x.y address per pod;
+    /// docs/localcluster-agent.md, "Pod network").
+    #[arg(long, env = "RIVULET_POD_NETWORK", default_value = "auto")]
+    pub pod_network: rivulet_localcluster_agent::kubelet::network::NetworkMode,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -80,6 +86,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     agent_config.clusters.clone_from(&args.clusters);
     agent_config.simulate_pods = args.simulate_pods;
     agent_config.pod_sandbox = args.pod_sandbox;
+    agent_config.pod_network = args.pod_network;
     agent_config.liqo_v1alpha1 = args.liqo_v1alpha1;
     agent_config.offloading_crd = Some(rivulet_api::crds::namespace_offloading_crd(
         args.liqo_v1alpha1,

@@ -333,7 +333,12 @@ async fn plan(job: &Job) -> Result<launch::Plan, NotStartable> {
             let mounts = super::sandbox::resolve_targets(mounts);
             let shadows = sandbox.shadows(&mounts);
             let hostname = job.pod.metadata.name.clone().unwrap_or_default();
-            super::sandbox::wrap(sandbox, &plan, &mounts, &shadows, &hostname)
+            let mut wrapped = super::sandbox::wrap(sandbox, &plan, &mounts, &shadows, &hostname);
+            if let Some(bridge) = &job.ctx.network {
+                (wrapped.program, wrapped.args) =
+                    bridge.enter(&job.dirs.uid, &wrapped.program, &wrapped.args);
+            }
+            wrapped
         }
     })
 }

@@ -16,6 +16,10 @@ use std::sync::Mutex;
 
 use nix::fcntl::{Flock, FlockArg};
 
+/// Never handed out: a bridged agent's pods would be on 169.254.169.0/24, where clouds keep their
+/// metadata address (`network.rs`).
+const SKIPPED: u8 = 169;
+
 /// A `127.B.0.0/16` block held by this process (see the module documentation).
 #[derive(Debug)]
 pub struct Block {
@@ -47,9 +51,9 @@ impl Block {
         }
         let no_follow = nix::fcntl::OFlag::O_NOFOLLOW.bits();
         let candidates = preferred
-            .filter(|b| (1..=254).contains(b))
             .into_iter()
-            .chain(1..=254);
+            .chain(1..=254)
+            .filter(|b| (1..=254).contains(b) && *b != SKIPPED);
         for octet in candidates {
             let path = registry.join(format!("127.{octet}.lock"));
             // Read-only is enough for flock, and works on a file another user created.
@@ -110,18 +114,39 @@ struct State {
     cursor: u32,
 }
 
-/// Hands out the addresses of one [`Block`] to pods.
-#[derive(Debug, Default)]
+/// Hands out the addresses of one [`Block`] to pods: `127.B.0.1`–`127.B.255.254` on the host's
+/// loopback, or the range of the agent's bridge (`network.rs`).
+#[derive(Debug)]
 pub struct Ipam {
     block: Block,
+    first: u32,
+    last: u32,
     state: Mutex<State>,
 }
 
+impl Default for Ipam {
+    fn default() -> Self {
+        Self::new(Block::default())
+    }
+}
+
 impl Ipam {
-    /// Addresses from `block`.
+    /// Loopback addresses of `block`.
     pub fn new(block: Block) -> Self {
+        let b = block.octet();
+        Self::with_range(
+            block,
+            Ipv4Addr::new(127, b, 0, 1),
+            Ipv4Addr::new(127, b, 255, 254),
+        )
+    }
+
+    /// Addresses `first..=last`, for `block`'s bridge.
+    pub fn with_range(block: Block, first: Ipv4Addr, last: Ipv4Addr) -> Self {
         Self {
             block,
+            first: u32::from(first),
+            last: u32::from(last),
             state: Mutex::default(),
         }
     }
@@ -132,11 +157,11 @@ impl Ipam {
     }
 
     fn first(&self) -> u32 {
-        u32::from_be_bytes([127, self.block.octet(), 0, 1])
+        self.first
     }
 
     fn last(&self) -> u32 {
-        u32::from_be_bytes([127, self.block.octet(), 255, 254])
+        self.last
     }
 
     fn usable(&self, ip: u32) -> bool {

@@ -5,6 +5,7 @@ pub mod container;
 pub mod env;
 pub mod ipam;
 pub mod launch;
+pub mod network;
 pub mod probe;
 pub mod process;
 pub mod sandbox;
@@ -46,6 +47,8 @@ pub struct Ctx {
     pub api: Option<service_account::ApiAccess>,
     /// Containers run under bubblewrap (`sandbox.rs`); `None`: plain processes.
     pub sandbox: Option<sandbox::Sandbox>,
+    /// Pods get network namespaces on this bridge (`network.rs`); `None`: the host's network.
+    pub network: Option<network::Bridge>,
     pub events: Events,
     pub shutdown: watch::Receiver<bool>,
     /// Process groups of running containers, killed when the agent is dropped.
@@ -96,7 +99,11 @@ impl Ctx {
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_string(), v)))
             .collect();
         env.insert("HOSTNAME".into(), pod.name_any());
-        env.insert("RIVULET_BIND_ADDRESS".into(), ip.into());
+        // With a network of its own a pod binds 0.0.0.0 like in a cluster (and its containers
+        // meet on localhost); on the shared host network only its own address is its own.
+        if self.network.is_none() {
+            env.insert("RIVULET_BIND_ADDRESS".into(), ip.into());
+        }
         env.insert("RIVULET_POD_IP".into(), ip.into());
         env.insert(launch::ROOT_ENV.into(), root.display().to_string());
         if let Some(api) = &self.api {
@@ -284,8 +291,21 @@ async fn run_pod(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
     } else if terminal(&pod) {
         finished(&ctx, &mut rx).await
     } else {
-        real(&ctx, &mut rx, &ip).await
+        match attach_network(&ctx, &mut rx, &uid, &ip).await {
+            Ok(relay) => {
+                let exit = real(&ctx, &mut rx, &ip).await;
+                if let Some(relay) = relay {
+                    relay.abort();
+                }
+                exit
+            }
+            Err(exit) => exit,
+        }
     };
+    if let Some(bridge) = ctx.network.clone() {
+        let uid = uid.clone();
+        let _ = tokio::task::spawn_blocking(move || bridge.detach(&uid)).await;
+    }
     match exit {
         Exit::Deleted(p) => {
             delete_now(&ctx, &p).await;
@@ -297,6 +317,68 @@ async fn run_pod(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
         Exit::Shutdown => {}
     }
     ctx.ipam.release(&uid);
+}
+
+/// Gives the pod its network namespace on the agent's bridge (`network.rs`), retried every 2 s
+/// with a `FailedCreatePodSandBox` Event while it fails, and relays the API server into it.
+/// `Ok(None)`: pods share the host's network.
+async fn attach_network(
+    ctx: &Arc<Ctx>,
+    rx: &mut watch::Receiver<Option<Arc<Pod>>>,
+    uid: &str,
+    ip: &str,
+) -> Result<Option<tokio::task::JoinHandle<()>>, Exit> {
+    let Some(bridge) = ctx.network.clone() else {
+        return Ok(None);
+    };
+    let Ok(address) = ip.parse::<std::net::Ipv4Addr>() else {
+        return Ok(None);
+    };
+    let mut shutdown = ctx.shutdown.clone();
+    let mut reported = String::new();
+    loop {
+        if let Some(exit) = exit_of(rx) {
+            return Err(exit);
+        }
+        let (b, u) = (bridge.clone(), uid.to_owned());
+        let attached = tokio::task::spawn_blocking(move || b.attach(&u, address))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let result = match attached {
+            Ok(netns) => match &ctx.api {
+                Some(api) if api.host == "127.0.0.1" => network::relay_api(&netns, api.port)
+                    .await
+                    .map(Some)
+                    .map_err(|e| format!("relaying the API server into the pod: {e}")),
+                _ => Ok(None),
+            },
+            Err(e) => Err(e),
+        };
+        let msg = match result {
+            Ok(relay) => return Ok(relay),
+            Err(msg) => format!("Failed to create pod sandbox: {msg}"),
+        };
+        let current = rx.borrow().clone();
+        if msg != reported
+            && let Some(pod) = current
+        {
+            let reference = kube::Resource::object_ref(pod.as_ref(), &());
+            ctx.events
+                .publish(
+                    &reference,
+                    true,
+                    "FailedCreatePodSandBox",
+                    "Network",
+                    msg.clone(),
+                )
+                .await;
+            tracing::warn!(pod = %pod.name_any(), "{msg}");
+            reported = msg;
+        }
+        if let Some(exit) = next(rx, &mut shutdown, Some(Duration::from_secs(2)), None).await {
+            return Err(exit);
+        }
+    }
 }
 
 /// The final step of a graceful delete: remove the object (grace 0, only this incarnation).

@@ -66,12 +66,5 @@ pub fn virtual_node(cluster: &str, region: &str, capacity: BTreeMap<String, Stri
 /// Liqo v0.9's `UniqueName` of a cluster: `<name>-<first 6 hex of sha256(clusterID)>` (the
 /// simulation uses the name as cluster ID).
 pub fn unique_name(cluster: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(cluster.as_bytes());
-    let hex: String = digest.iter().take(3).fold(String::new(), |mut s, b| {
-        use std::fmt::Write;
-        let _ = write!(s, "{b:02x}");
-        s
-    });
-    format!("{cluster}-{hex}")
+    format!("{cluster}-{}", crate::sha256_hex(cluster, 3))
 }

@@ -26,6 +26,7 @@ pub mod liqo;
 pub mod mqtrigger;
 pub mod object;
 pub mod package;
+pub mod pod_status;
 mod schema;
 pub mod specialize;
 pub mod timetrigger;

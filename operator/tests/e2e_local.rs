@@ -170,6 +170,10 @@ async fn local_mode_end_to_end() {
     assert_eq!(body, "Hello, World!\n");
     a_local_process_cannot_specialize_a_warm_pod(&up).await;
     a_sandboxed_function_sees_fission_paths_and_nothing_of_the_host(&up).await;
+    fission_secret_and_configmap_cases(&up).await;
+    map_test_images(&up);
+    a_fission_style_runtime_serves_through_our_fetcher(&up).await;
+    a_runtime_that_cannot_start_is_answered_at_once_with_its_reason(&up).await;
 
     // Node.js, unchanged Fission function.
     up.kubectl(
@@ -408,6 +412,188 @@ async fn a_sandboxed_function_sees_fission_paths_and_nothing_of_the_host(up: &Up
         seen["pids"].as_u64().unwrap() < 10,
         "only the container's own processes in /proc: {seen}"
     );
+}
+
+/// Issue 16's acceptance, Fission's `secret_cfgmap` cases beyond the first: two Secrets, a
+/// ConfigMap under `/configs/...`, and the two Secrets again with a newdeploy function (its pod
+/// specializes at start). The newdeploy case runs on an Environment whose image is the short
+/// name `python-env` that Fission's test scripts use.
+async fn fission_secret_and_configmap_cases(up: &Up) {
+    up.kubectl(
+        &[
+            "create",
+            "secret",
+            "generic",
+            "sec2",
+            "--from-literal=TEST_KEY1=TESTVALUE1",
+        ],
+        None,
+    );
+    up.kubectl(
+        &[
+            "create",
+            "configmap",
+            "cfg1",
+            "--from-literal=TEST_KEY=TESTVALUE",
+        ],
+        None,
+    );
+    let two = "def main():\n    a = open('/secrets/default/sec1/TEST_KEY').read()\n    b = open('/secrets/default/sec2/TEST_KEY1').read()\n    return a + '-' + b\n";
+    let secrets =
+        "  secrets: [{namespace: default, name: sec1}, {namespace: default, name: sec2}]\n";
+    let literal = |code: &str| format!("{{type: literal, literal: {}}}", base64(code.as_bytes()));
+    up.apply(&python_package_function(
+        "twosecrets",
+        "/twosecrets",
+        &literal(two),
+        "1",
+        secrets,
+    ));
+    up.expect("GET", "/twosecrets", "", 200, "TESTVALUE-TESTVALUE1")
+        .await;
+    let config = "def main():\n    return open('/configs/default/cfg1/TEST_KEY').read()\n";
+    up.apply(&python_package_function(
+        "cfgmap",
+        "/cfgmap",
+        &literal(config),
+        "1",
+        "  configmaps: [{namespace: default, name: cfg1}]\n",
+    ));
+    up.expect("GET", "/cfgmap", "", 200, "TESTVALUE").await;
+    up.apply(
+        "apiVersion: fission.io/v1\nkind: Environment\nmetadata: {name: pyshort, namespace: default}\n\
+         spec: {version: 3, runtime: {image: python-env}, poolsize: 1}\n",
+    );
+    up.apply(
+        &python_package_function("nd", "/nd", &literal(two), "1", secrets)
+            .replace("name: python}", "name: pyshort}")
+            .replace(
+                "ExecutorType: poolmgr",
+                "ExecutorType: newdeploy, MinScale: 1, MaxScale: 1",
+            ),
+    );
+    up.expect("GET", "/nd", "", 200, "TESTVALUE-TESTVALUE1")
+        .await;
+}
+
+/// The images of the scenarios below, in the agent's `images.yaml` (docs/runtimes.md "Your own
+/// runtime image"): a Fission-style runtime, and one that dies at start saying why.
+fn map_test_images(up: &Up) {
+    let runtime = repo().join("operator/tests/fixtures/fission_style_env.py");
+    let crash =
+        "import sys; print('starting', flush=True); sys.exit('boom: no module named flask')";
+    std::fs::write(
+        up.dir.path().join("data/agent/images.yaml"),
+        format!(
+            "images:\n  - image: example.com/fission-style-env\n    command: [python3, {}]\n\
+             \x20 - image: example.com/crashing-env\n    command: [python3, -c, \"{crash}\"]\n",
+            runtime.display()
+        ),
+    )
+    .unwrap();
+}
+
+/// Issue 16's acceptance: an Environment whose runtime never becomes ready (an unmapped image, a
+/// crash at start) makes the router answer at once with the reason (the waiting reason, and the
+/// crash's last log line), not after the 30 s pool wait; the Environment's `Ready` says so too.
+async fn a_runtime_that_cannot_start_is_answered_at_once_with_its_reason(up: &Up) {
+    let code = "def main():\n    return 'never'\n";
+    let deployment = format!("{{type: literal, literal: {}}}", base64(code.as_bytes()));
+    for (env, image, reason) in [
+        ("nomap", "example.com/unmapped-env:1", "ImageNotMapped"),
+        (
+            "crashy",
+            "example.com/crashing-env",
+            "boom: no module named flask",
+        ),
+    ] {
+        up.apply(&format!(
+            "apiVersion: fission.io/v1\nkind: Environment\nmetadata: {{name: {env}, namespace: default}}\n\
+             spec: {{version: 2, runtime: {{image: '{image}'}}, poolsize: 1}}\n"
+        ));
+        up.apply(
+            &python_package_function(env, &format!("/{env}"), &deployment, "1", "")
+                .replace("name: python}", &format!("name: {env}}}")),
+        );
+        eventually(REQUEST_WAIT, "the Environment saying why", || async {
+            let out = up.kubectl(
+                &[
+                    "get",
+                    "environment",
+                    env,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type=='Ready')].reason} {.status.conditions[?(@.type=='Ready')].message}",
+                ],
+                None,
+            );
+            if out.starts_with("RuntimeNotStarting") && out.contains(reason) {
+                Ok(())
+            } else {
+                Err(out)
+            }
+        })
+        .await;
+        let started = std::time::Instant::now();
+        let (status, body) = http("GET", &up.url(&format!("/{env}")), "").await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.contains(reason) && body.contains("is not starting"),
+            "{body}"
+        );
+    }
+}
+
+/// Issue 16's acceptance: a runtime written as Fission's images are (binds `0.0.0.0:8888`,
+/// loads `/userfunc/...` by absolute path, knows nothing of Rivulet: tests/fixtures) serves a
+/// function through our fetcher once `images.yaml` maps an Environment's image to it, in three
+/// pods of the pool at once.
+async fn a_fission_style_runtime_serves_through_our_fetcher(up: &Up) {
+    up.apply(
+        "apiVersion: fission.io/v1\nkind: Environment\nmetadata: {name: fstyle, namespace: default}\n\
+         spec: {version: 2, runtime: {image: 'example.com/fission-style-env:1.0'}, poolsize: 3}\n",
+    );
+    let code = "def main():\n    return 'served by a Fission-style runtime'\n";
+    let deployment = format!("{{type: literal, literal: {}}}", base64(code.as_bytes()));
+    up.apply(
+        &python_package_function("fstyle", "/fstyle", &deployment, "1", "")
+            .replace("name: python}", "name: fstyle}"),
+    );
+    eventually(
+        REQUEST_WAIT,
+        "three Ready pods of the Fission-style pool",
+        || async {
+            let out = up.kubectl(
+                &[
+                    "get",
+                    "pods",
+                    "-l",
+                    "environmentName=fstyle",
+                    "-o",
+                    "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
+                ],
+                None,
+            );
+            if out.split_whitespace().filter(|s| *s == "True").count() >= 3 {
+                Ok(())
+            } else {
+                Err(out)
+            }
+        },
+    )
+    .await;
+    up.expect(
+        "GET",
+        "/fstyle",
+        "",
+        200,
+        "served by a Fission-style runtime",
+    )
+    .await;
 }
 
 /// Issue 15.1: another local process POSTs its own code to a warm pod's fetcher, as the router

@@ -86,6 +86,22 @@ pub fn render(content: &str, options: &LogOptions) -> String {
     out
 }
 
+/// A failed container's termination message under `terminationMessagePolicy:
+/// FallbackToLogsOnError`, as the kubelet makes it: the last 80 lines of its log, at most their
+/// last 2048 bytes.
+pub fn termination_message(content: &str) -> String {
+    let options = LogOptions {
+        tail_lines: Some(80),
+        ..LogOptions::default()
+    };
+    let text = render(content, &options);
+    let mut start = text.len().saturating_sub(2048);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
+}
+
 fn truncate(s: &mut String, limit: i64) {
     let mut limit = usize::try_from(limit.max(0)).unwrap_or(0);
     if s.len() > limit {
@@ -214,6 +230,20 @@ impl PodLogs for FileLogs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_termination_message_is_the_logs_end_within_the_kubelets_bounds() {
+        let line = |i: usize| format!("2026-01-01T00:00:00Z stderr F line {i}\n");
+        let many: String = (0..100).map(line).collect();
+        let message = termination_message(&many);
+        assert!(
+            message.starts_with("line 20\n") && message.ends_with("line 99\n"),
+            "{message}"
+        );
+        let long = format!("2026-01-01T00:00:00Z stderr F {}é\n", "x".repeat(3000));
+        let message = termination_message(&long);
+        assert!(message.len() <= 2048 && message.ends_with("xé\n"));
+    }
 
     #[test]
     fn tail_timestamps_and_limits() {

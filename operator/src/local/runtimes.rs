@@ -11,9 +11,14 @@ use rivulet_localcluster_agent::{ImageEntry, ImageTable};
 use super::embedded;
 
 /// Runtime images of Fission that local mode maps to this repository's runtimes.
-pub const PYTHON_IMAGES: [&str; 2] = ["fission/python-env", "ghcr.io/fission/python-env"];
+/// (`python-env` alone is what Fission's own test scripts pass to `fission env create --image`.)
+pub const PYTHON_IMAGES: [&str; 3] = [
+    "fission/python-env",
+    "ghcr.io/fission/python-env",
+    "python-env",
+];
 /// Node.js images mapped to the Node runtime.
-pub const NODE_IMAGES: [&str; 2] = ["fission/node-env", "ghcr.io/fission/node-env"];
+pub const NODE_IMAGES: [&str; 3] = ["fission/node-env", "ghcr.io/fission/node-env", "node-env"];
 /// The fetcher sidecar's image in local mode (the running `rivulet` binary).
 pub const FETCHER_IMAGE: &str = "ghcr.io/rivulet-dev/rivulet";
 

@@ -75,6 +75,11 @@ pub enum PoolPodError {
 /// Annotation copied from the environment that must not reach pods (large, and meaningless there).
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// The runtime's termination message is the end of its log when it fails: what the router and
+/// the Environment's `Ready` condition quote when the runtime cannot start
+/// (`rivulet_api::pod_status`).
+const FALLBACK_TO_LOGS: &str = "FallbackToLogsOnError";
+
 /// Hash of everything that shapes a pool pod, so a change rolls warm pods. Pool size and
 /// placement are left out: they change how many pods run where, not what a pod is.
 pub fn pool_spec_hash(spec: &EnvironmentSpec, config: &PoolPodConfig) -> String {
@@ -186,6 +191,7 @@ pub fn runtime_pod_spec(
         name.clone_into(&mut runtime.name);
         runtime.image = Some(spec.runtime.image.clone());
         runtime.termination_message_path = Some("/dev/termination-log".into());
+        runtime.termination_message_policy = Some(FALLBACK_TO_LOGS.into());
         runtime
             .image_pull_policy
             .clone_from(&config.runtime_image_pull_policy);
@@ -254,6 +260,7 @@ fn runtime_container(
         image_pull_policy: config.runtime_image_pull_policy.clone(),
         resources: spec.resources.clone(),
         termination_message_path: Some("/dev/termination-log".into()),
+        termination_message_policy: Some(FALLBACK_TO_LOGS.into()),
         ports: Some(vec![
             port("http-fetcher", FETCHER_PORT),
             port("http-env", RUNTIME_PORT),

@@ -145,23 +145,36 @@ impl Error {
 }
 
 /// Reconciles one Environment.
+/// The Environment's warm pods, and why they are all stuck if they are
+/// (`rivulet_api::pod_status::pool_stuck`).
+async fn read_pool(
+    pods: &Api<Pod>,
+    uid: &str,
+    key: &str,
+) -> Result<(Vec<WarmPod>, Option<String>), Error> {
+    let listed = pods
+        .list(&ListParams::default().labels(&warm_pod_selector(uid)))
+        .await
+        .map_err(|source| Error::ListPods {
+            env: key.to_owned(),
+            source,
+        })?
+        .items;
+    let stuck = rivulet_api::pod_status::pool_stuck(
+        listed
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none()),
+    );
+    Ok((listed.iter().map(WarmPod::from_pod).collect(), stuck))
+}
+
 pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = format!("{}/{}", env.namespace().unwrap_or_default(), env.name_any());
     let (Some(namespace), Some(uid)) = (env.namespace(), env.uid()) else {
         return Err(Error::Metadata(key));
     };
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-    let warm: Vec<WarmPod> = pods
-        .list(&ListParams::default().labels(&warm_pod_selector(&uid)))
-        .await
-        .map_err(|source| Error::ListPods {
-            env: key.clone(),
-            source,
-        })?
-        .items
-        .iter()
-        .map(WarmPod::from_pod)
-        .collect();
+    let (warm, stuck) = read_pool(&pods, &uid, &key).await?;
 
     let errors = validate_environment(&env);
     if !errors.is_empty() {
@@ -171,6 +184,7 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
             counts: &BTreeMap::new(),
             plan: &PoolPlan::default(),
             offloaded: None,
+            stuck: None,
         };
         let status = build_status(&env, &observed, &now());
         if write_status(&env, &ctx, status).await? {
@@ -223,6 +237,7 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         selection: Some(&selection),
         counts: &counts,
         plan: &plan,
+        stuck,
         offloaded: if wants_remote {
             offloaded_condition(
                 &env,

@@ -23,6 +23,9 @@ pub mod reasons {
     pub const NO_POOL: &str = "PoolSizeZero";
     /// Warm pods are being created or are not Ready yet.
     pub const POOL_NOT_READY: &str = "PoolNotReady";
+    /// No warm pod can become Ready without a change: the runtime does not start (unmapped
+    /// image, crash loop); the message says why.
+    pub const RUNTIME_NOT_STARTING: &str = "RuntimeNotStarting";
 }
 
 /// What the reconcile saw, for the status.
@@ -38,6 +41,8 @@ pub struct Observed<'a> {
     pub plan: &'a PoolPlan,
     /// The `Offloaded` condition (`None`: nothing is placed remotely, the condition is removed).
     pub offloaded: Option<Wanted<'static>>,
+    /// Why every warm pod is stuck (`rivulet_api::pod_status::pool_stuck`), if it is.
+    pub stuck: Option<String>,
 }
 
 /// The new status, starting from the current one so unchanged conditions keep their times.
@@ -97,6 +102,13 @@ pub fn build_status(env: &Environment, observed: &Observed<'_>, now: &Time) -> E
             status: true,
             reason: reasons::POOL_READY,
             message: format!("{ready}/{desired} warm pods ready"),
+        }
+    } else if let Some(why) = &observed.stuck {
+        Wanted {
+            type_: READY,
+            status: false,
+            reason: reasons::RUNTIME_NOT_STARTING,
+            message: format!("{}; {why}", not_ready_message(observed, pool_size, ready)),
         }
     } else {
         Wanted {

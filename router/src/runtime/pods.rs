@@ -111,12 +111,18 @@ pub fn warm_pod_selector(environment_uid: &str) -> String {
     )
 }
 
-/// Whether `pod` is an unclaimed, ready member of the warm pool of the environment `env_uid`.
-pub fn is_warm(pod: &Pod, env_uid: &str) -> bool {
+/// Whether `pod` is an unclaimed member of the warm pool of the environment `env_uid`, ready or
+/// not.
+pub fn in_pool(pod: &Pod, env_uid: &str) -> bool {
     label(pod, fission_labels::EXECUTOR_TYPE) == Some(executor_types::POOLMGR)
         && label(pod, fission_labels::ENVIRONMENT_UID) == Some(env_uid)
         && label(pod, fission_labels::MANAGED) == Some("true")
-        && is_ready(pod)
+        && pod.metadata.deletion_timestamp.is_none()
+}
+
+/// Whether `pod` is an unclaimed, ready member of the warm pool of the environment `env_uid`.
+pub fn is_warm(pod: &Pod, env_uid: &str) -> bool {
+    in_pool(pod, env_uid) && is_ready(pod)
 }
 
 /// The function version a claimed poolmgr pod was specialized for: `(functionUid, generation)`,

@@ -395,6 +395,18 @@ impl PoolSpecializer {
                     return Ok(address);
                 }
             }
+            // A runtime that cannot start (unmapped image, crash loop) is said at once, with
+            // its reason, instead of after the whole wait.
+            let state = self.ctx.pods.state();
+            let members = state
+                .iter()
+                .map(AsRef::as_ref)
+                .filter(|p| pods::in_pool(p, env_uid));
+            if let Some(why) = rivulet_api::pod_status::pool_stuck(members) {
+                return Err(SpecializeError::Unavailable(format!(
+                    "the runtime of environment {env_name} is not starting: {why}"
+                )));
+            }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
                 return Err(SpecializeError::Unavailable(format!(
                     "no ready warm pod of environment {env_name} within {}s",

@@ -273,7 +273,15 @@ async fn run_once(job: &mut Job, plan: &launch::Plan) -> State {
             job.ctx.groups.remove(pgid);
             let _ = std::fs::remove_file(&logs.running);
             let _ = std::fs::remove_file(&launch.pid_file);
-            (code, reason, String::new())
+            let fallback = job.container().termination_message_policy.as_deref()
+                == Some("FallbackToLogsOnError");
+            let message = if code != 0 && fallback {
+                let content = std::fs::read_to_string(&logs.current).unwrap_or_default();
+                crate::logs::termination_message(&content)
+            } else {
+                String::new()
+            };
+            (code, reason, message)
         }
     };
     State::Terminated {

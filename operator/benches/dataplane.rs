@@ -6,7 +6,10 @@
 //! - **cold start**: time to first byte of the first request to each of 20 never-invoked
 //!   functions on a warm pool, next to the floor measured directly on other warm pods of the same
 //!   image (the fetcher's specialize call + one request to the runtime);
-//! - **burst**: 200 concurrent first requests to a cold function with `concurrency: 5`.
+//! - **burst**: 200 concurrent first requests to a cold function with `concurrency: 5`;
+//! - **sandbox cost**: the cold start of (b) in two `rivulet up` running at once, one with the
+//!   default pods (bubblewrap sandbox, own network namespace when root) and one with
+//!   `--pod-sandbox none --pod-network host`, requests alternating between them.
 //!
 //! ```sh
 //! sudo apt-get install -y wrk nginx-light   # once
@@ -463,4 +466,69 @@ async fn main() {
         count(&|s| s != 200 && s != 429 && s < 500)
     );
     drop(up);
+
+    sandbox_cost().await;
+}
+
+/// (d) What the sandbox and the pod network cost on the cold path.
+async fn sandbox_cost() {
+    let sandboxed = up();
+    let plain = UpProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_rivulet")),
+        &["--pod-sandbox", "none", "--pod-network", "host"],
+    );
+    let mut setups = Vec::new();
+    for u in [&sandboxed, &plain] {
+        let client = client_for(&u.kubeconfig).await.unwrap();
+        let mut manifests = environment("side", 2);
+        for i in 0..COLD_FUNCTIONS {
+            manifests += &function(&format!("side{i:02}"), "side", "");
+        }
+        kubectl_apply(&u.kubeconfig, &manifests);
+        setups.push((u, client));
+    }
+    let mut samples = [Vec::new(), Vec::new()];
+    for i in 0..COLD_FUNCTIONS {
+        for (n, (u, _)) in setups.iter().enumerate() {
+            // Both pools settled, so neither up boots a runtime while the other is timed.
+            for (_, c) in &setups {
+                wait_for_warm(c, "side", 2).await;
+            }
+            let url = format!("{}/side{i:02}", u.router);
+            let (elapsed, status) = first_byte(&url).await;
+            assert_eq!(status, 200, "{url}");
+            samples[n].push(elapsed);
+        }
+    }
+    let log = std::fs::read_to_string(sandboxed.dir.path().join("up.log")).unwrap_or_default();
+    let mode = match (
+        log.contains("pods run sandboxed"),
+        log.contains("pods get their own network"),
+    ) {
+        (true, true) => "sandboxed, own network namespaces",
+        (true, false) => "sandboxed, host network",
+        _ => "not sandboxed (bubblewrap missing?)",
+    };
+    for s in &mut samples {
+        s.sort();
+    }
+    println!(
+        "\n(d) cold start with and without the pod sandbox, {COLD_FUNCTIONS} functions each, alternating"
+    );
+    println!("| pods | p50 | p95 | max |\n| --- | --- | --- | --- |");
+    for (name, s) in [
+        (mode, &samples[0]),
+        ("plain processes, host network", &samples[1]),
+    ] {
+        println!(
+            "| {name} | {} | {} | {} |",
+            ms(percentile(s, 0.5)),
+            ms(percentile(s, 0.95)),
+            ms(s[s.len() - 1])
+        );
+    }
+    println!(
+        "p50 sandboxed / plain: {:.2}",
+        percentile(&samples[0], 0.5).as_secs_f64() / percentile(&samples[1], 0.5).as_secs_f64()
+    );
 }

@@ -256,10 +256,18 @@ async fn run_once(job: &mut Job, plan: &launch::Plan) -> State {
         Ok(started) => {
             job.event(false, "Started", format!("Started container {name}"))
                 .await;
+            let inside = job.ctx.sandbox.as_ref().and_then(|s| {
+                Some(super::sandbox::Inside {
+                    nsenter: s.nsenter.clone()?,
+                    bwrap_pid: started.pid,
+                    workdir: plan.workdir.clone(),
+                })
+            });
             let target = Target {
                 ip: job.ip.clone(),
                 env: plan.env.clone(),
                 cwd: Some(plan.cwd.clone()),
+                inside,
             };
             if let Ok(mut targets) = job.shared.targets.lock()
                 && !job.init

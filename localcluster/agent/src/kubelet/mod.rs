@@ -875,6 +875,7 @@ async fn pre_stop(
                     ip: ip.into(),
                     env: ctx.base_env(pod, ip, &root),
                     cwd: Some(root),
+                    inside: None,
                 });
             Some(async move {
                 if let Some(exec) = &handler.exec {

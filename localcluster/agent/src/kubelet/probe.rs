@@ -17,6 +17,8 @@ pub struct Target {
     pub ip: String,
     pub env: BTreeMap<String, String>,
     pub cwd: Option<PathBuf>,
+    /// A sandboxed container: exec handlers run inside its namespaces (`sandbox::Inside`).
+    pub inside: Option<super::sandbox::Inside>,
 }
 
 /// The resolved numeric port of `port` for `container`.
@@ -120,7 +122,16 @@ pub async fn exec_command(command: &[String], target: &Target) -> Result<(), Str
     let Some((program, args)) = command.split_first() else {
         return Err("empty exec command".into());
     };
-    let mut cmd = tokio::process::Command::new(program);
+    let mut cmd = match &target.inside {
+        // As `kubectl exec` would: in the container's filesystem, processes and network.
+        Some(inside) => {
+            let prefix = inside.nsenter_args()?;
+            let mut cmd = tokio::process::Command::new(&inside.nsenter);
+            cmd.args(prefix).arg(program);
+            cmd
+        }
+        None => tokio::process::Command::new(program),
+    };
     cmd.args(args)
         .env_clear()
         .envs(&target.env)
@@ -128,7 +139,7 @@ pub async fn exec_command(command: &[String], target: &Target) -> Result<(), Str
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    if let Some(cwd) = &target.cwd {
+    if let (Some(cwd), None) = (&target.cwd, &target.inside) {
         cmd.current_dir(cwd);
     }
     let out = cmd

@@ -82,6 +82,45 @@ pub struct Sandbox {
     pub hidden: Vec<PathBuf>,
     /// Bound back read-only inside a hidden directory, when it exists.
     pub exposed: Vec<PathBuf>,
+    /// `nsenter` (util-linux), to run exec handlers inside a container; `None`: they run on
+    /// the host as for plain processes.
+    pub nsenter: Option<PathBuf>,
+}
+
+/// How to run a command inside a running sandboxed container (exec probes, `preStop` exec
+/// hooks): `nsenter` into the namespaces of its first process, in its working directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inside {
+    pub nsenter: PathBuf,
+    /// The `bwrap` process; the container's first process is its child.
+    pub bwrap_pid: i32,
+    pub workdir: String,
+}
+
+impl Inside {
+    /// `nsenter`'s arguments up to the command (reads `/proc`: the child exists once the
+    /// sandbox is built, which is before any probe runs).
+    pub fn nsenter_args(&self) -> Result<Vec<String>, String> {
+        let pid = self.bwrap_pid;
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .map_err(|e| format!("the container's sandbox is gone: {e}"))?;
+        let child = children
+            .split_whitespace()
+            .next()
+            .ok_or("the container's sandbox has no process yet")?;
+        let mut args: Vec<String> = ["-t", child, "-m", "-p", "-i", "-u", "-n"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        // Without root bubblewrap made a user namespace too.
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/user")).ok();
+        if ns("self") != ns(child) {
+            args.extend(["-U".to_owned(), "--preserve-credentials".to_owned()]);
+        }
+        args.push(format!("--wd={}", self.workdir));
+        args.push("--".to_owned());
+        Ok(args)
+    }
 }
 
 /// A volume as a container sees it.
@@ -129,6 +168,7 @@ impl Sandbox {
             root,
             hidden,
             exposed,
+            nsenter: find_on_path("nsenter"),
         })
     }
 }
@@ -385,6 +425,7 @@ mod tests {
             ],
             hidden: vec!["/data".into(), "/home/u".into()],
             exposed: vec!["/data/runtimes".into()],
+            nsenter: None,
         }
     }
 

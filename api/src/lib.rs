@@ -18,6 +18,7 @@ pub mod conditions;
 pub mod crds;
 pub mod defaults;
 pub mod environment;
+pub mod error_chain;
 pub mod function;
 pub mod httptrigger;
 pub mod keys;

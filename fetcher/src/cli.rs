@@ -12,11 +12,11 @@ use crate::archive::ExtractLimits;
 use crate::config::{Config, DEFAULT_PORT};
 
 /// Fission's runtime port.
-const DEFAULT_RUNTIME_PORT: u16 = 8888;
+const DEFAULT_RUNTIME_PORT: u16 = rivulet_api::defaults::RUNTIME_PORT;
 use crate::error::FetcherError;
 use crate::http::DownloadLimits;
 use crate::runtime::{RetryPolicy, RuntimeTarget};
-use crate::types::FunctionSpecializeRequest;
+use rivulet_api::specialize::FunctionSpecializeRequest;
 
 /// Fission's fetcher protocol on port 8000: fetches function code, secrets and configmaps, then
 /// specializes the runtime container.

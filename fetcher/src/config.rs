@@ -8,10 +8,10 @@ use crate::archive::ExtractLimits;
 use crate::http::DownloadLimits;
 use crate::paths::resolve_in_pod;
 use crate::runtime::{RetryPolicy, RuntimeTarget};
-use crate::types::FunctionSpecializeRequest;
+use rivulet_api::specialize::FunctionSpecializeRequest;
 
 /// Fission's fetcher port.
-pub const DEFAULT_PORT: u16 = 8000;
+pub const DEFAULT_PORT: u16 = rivulet_api::defaults::FETCHER_PORT;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

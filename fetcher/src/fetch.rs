@@ -17,7 +17,9 @@ use crate::http::{self, DownloadLimits, HttpClient};
 use crate::package::{Archive, PackageArchives};
 use crate::runtime::{self, RetryPolicy, RuntimeTarget};
 use crate::source::{ClusterSource, ObjectData, SourceError};
-use crate::types::{FetchRequest, FetchType, FunctionSpecializeRequest, ObjectReference};
+use rivulet_api::specialize::{
+    FetchRequest, FetchType, FunctionSpecializeRequest, ObjectReference,
+};
 
 /// What a fetch did to the code directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -240,20 +240,7 @@ pub fn resolve_location(base: &Uri, location: &str) -> Result<Uri, String> {
         .map_err(|e| bad(&e))
 }
 
-/// "outer: inner: innermost", so a transport error says what actually went wrong.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        let inner_text = inner.to_string();
-        if !text.contains(&inner_text) {
-            text.push_str(": ");
-            text.push_str(&inner_text);
-        }
-        source = inner.source();
-    }
-    text
-}
+pub use rivulet_api::error_chain::error_chain;
 
 #[cfg(test)]
 mod tests {

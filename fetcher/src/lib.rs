@@ -2,14 +2,13 @@
 //! (Package literal or URL archives, verified and safely unpacked), secrets and configmaps, then
 //! specializes the runtime container. See `docs/fetcher.md`.
 //!
-//! The wire types in [`types`] are what the router sends to `POST /specialize`;
-//! [`FunctionSpecializeRequest::for_function`] builds one the way Fission's executor does, and
-//! [`client::specialize_pod`] sends it.
+//! The wire types (`rivulet_api::specialize`, re-exported here) are what the router sends to
+//! `POST /specialize`; [`FunctionSpecializeRequest::for_function`] builds one the way Fission's
+//! executor does.
 
 pub mod archive;
 pub mod checksum;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod error;
 pub mod fetch;
@@ -19,17 +18,16 @@ pub mod paths;
 pub mod runtime;
 pub mod server;
 pub mod source;
-pub mod types;
 
 pub use config::Config;
 pub use error::FetcherError;
 pub use fetch::{CodeOutcome, Fetcher};
-pub use server::Server;
-pub use source::{ClusterSource, InMemorySource, KubeSource};
-pub use types::{
+pub use rivulet_api::specialize::{
     FetchRequest, FetchType, FunctionFetchRequest, FunctionLoadRequest, FunctionSpecializeRequest,
     ObjectReference,
 };
+pub use server::Server;
+pub use source::{ClusterSource, InMemorySource, KubeSource};
 
 /// Runs the fetcher against the Kubernetes API (in-cluster config or `KUBECONFIG`) until SIGTERM
 /// or Ctrl-C. Returns an error if specialize-on-startup fails, so the container restarts.

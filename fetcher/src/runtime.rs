@@ -11,7 +11,7 @@ use hyper::Uri;
 
 use crate::error::FetcherError;
 use crate::http::{HttpClient, PostOutcome, post};
-use crate::types::FunctionLoadRequest;
+use rivulet_api::specialize::FunctionLoadRequest;
 
 /// Where the runtime listens. In a pod it is `127.0.0.1:8888`; in local mode, the pod's own
 /// loopback address.
@@ -25,7 +25,7 @@ impl Default for RuntimeTarget {
     fn default() -> Self {
         Self {
             host: "127.0.0.1".into(),
-            port: 8888,
+            port: rivulet_api::defaults::RUNTIME_PORT,
         }
     }
 }

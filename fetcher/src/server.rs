@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::error::FetcherError;
 use crate::fetch::Fetcher;
 use crate::source::ClusterSource;
-use crate::types::{FetchRequest, FunctionSpecializeRequest};
+use rivulet_api::specialize::{FetchRequest, FunctionSpecializeRequest};
 
 /// Largest request body accepted (a specialize request carries one ObjectMeta).
 const MAX_BODY_BYTES: usize = 4 << 20;

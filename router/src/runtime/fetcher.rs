@@ -6,8 +6,8 @@
 //! (`Authorization: Bearer`, `rivulet_api::specialize::token`), which the router derives itself
 //! rather than reading the pool's Secret.
 //!
-//! The fetcher crate has a `specialize_pod` of its own; the router does not depend on that crate
-//! (it would pull zip and sha2 into the data plane) and needs only this small POST.
+//! The router does not depend on the fetcher crate (it would pull zip and sha2 into the data
+//! plane) and needs only this small POST.
 
 use std::net::SocketAddr;
 
@@ -17,6 +17,7 @@ use hyper::http::{Request, StatusCode, header};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rivulet_api::error_chain::error_chain;
 use rivulet_api::specialize::{FetcherKey, FunctionSpecializeRequest};
 
 /// Largest error body kept for the client's message.
@@ -115,20 +116,6 @@ impl FetcherClient {
             );
         Err(failed(status, body))
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let message = e.to_string();
-        if !out.contains(&message) {
-            out.push_str(": ");
-            out.push_str(&message);
-        }
-        source = e.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client};
@@ -133,24 +132,7 @@ fn condition_true(object: &serde_json::Value, type_: &str) -> bool {
 }
 
 async fn install_crds(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in rivulet_api::crds::fission_crds() {
-        let name = crd.metadata.name.clone().unwrap();
-        api.create(&PostParams::default(), &crd).await.unwrap();
-        rivulet_testing::eventually(Duration::from_secs(30), &name, || {
-            let api = api.clone();
-            let name = name.clone();
-            async move {
-                let crd = api.get(&name).await.map_err(|e| e.to_string())?;
-                let ok = crd.status.and_then(|s| s.conditions).is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                });
-                if ok { Ok(()) } else { Err("pending".into()) }
-            }
-        })
-        .await;
-    }
+    rivulet_testing::install_crds(client, rivulet_api::crds::fission_crds()).await;
 }
 
 async fn create_all(client: &Client, envs: usize, functions: usize) {

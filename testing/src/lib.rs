@@ -68,6 +68,32 @@ impl TestCluster {
     }
 }
 
+/// Creates `crds` and waits until each is Established; panics naming the CRD otherwise (a test
+/// helper).
+pub async fn install_crds(
+    client: &kube::Client,
+    crds: impl IntoIterator<
+        Item = k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    >,
+) {
+    use kube::runtime::wait::{await_condition, conditions};
+    let api: kube::Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = kube::Api::all(client.clone());
+    for crd in crds {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        if let Err(e) = api.create(&kube::api::PostParams::default(), &crd).await {
+            panic!("creating the CRD {name}: {e}");
+        }
+        let established = await_condition(api.clone(), &name, conditions::is_crd_established());
+        match tokio::time::timeout(Duration::from_secs(30), established).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("waiting for the CRD {name}: {e}"),
+            Err(elapsed) => panic!("the CRD {name} was not Established: {elapsed}"),
+        }
+    }
+}
+
 /// A client for the cluster described by a kubeconfig file.
 pub async fn client_for(kubeconfig: &std::path::Path) -> Result<kube::Client, StartError> {
     let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| StartError(e.to_string()))?;

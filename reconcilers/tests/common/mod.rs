@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use rivulet_testing::eventually;
@@ -18,33 +17,10 @@ pub mod recorder;
 pub const WAIT: Duration = Duration::from_secs(20);
 
 pub async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let all = rivulet_api::crds::fission_crds()
         .into_iter()
         .chain([rivulet_api::crds::namespace_offloading_crd(false)]);
-    for crd in all {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-        let name = crd.metadata.name.clone().unwrap();
-        eventually(WAIT, &format!("{name} established"), || {
-            let crds = crds.clone();
-            let name = name.clone();
-            async move {
-                let crd = crds.get(&name).await.map_err(|e| e.to_string())?;
-                let established = crd
-                    .status
-                    .and_then(|s| s.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                if established {
-                    Ok(())
-                } else {
-                    Err("not established".into())
-                }
-            }
-        })
-        .await;
-    }
+    rivulet_testing::install_crds(client, all).await;
 }
 
 pub async fn add_node(client: &Client, name: &str, remote: Option<(&str, &str)>) {

@@ -7,6 +7,7 @@
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt as _;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{reflector, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -43,7 +44,7 @@ async fn direct_context_with(client: &Client, pool: PoolPodConfig) -> Arc<Contex
     let (nodes, writer) = reflector::store::<Node>();
     let stream = reflector(
         writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff(),
     );
     tokio::spawn(stream.for_each(|_| std::future::ready(())));
     nodes.wait_until_ready().await.unwrap();

@@ -374,12 +374,11 @@ impl PoolSpecializer {
             let changed = self.ctx.pod_changes.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let mut candidates: Vec<Arc<Pod>> = self
-                .ctx
-                .pods
-                .state()
-                .into_iter()
+            let state = self.ctx.pods.state();
+            let mut candidates: Vec<Arc<Pod>> = state
+                .iter()
                 .filter(|p| pods::is_warm(p, env_uid))
+                .cloned()
                 .collect();
             if !candidates.is_empty() {
                 // Start at a random pod so router replicas rarely race for the same one.
@@ -397,7 +396,6 @@ impl PoolSpecializer {
             }
             // A runtime that cannot start (unmapped image, crash loop) is said at once, with
             // its reason, instead of after the whole wait.
-            let state = self.ctx.pods.state();
             let members = state
                 .iter()
                 .map(AsRef::as_ref)

@@ -23,9 +23,10 @@ use rivulet_api::specialize::{FetcherKey, FunctionSpecializeRequest};
 /// Largest error body kept for the client's message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// Why the fetcher did not specialize its pod. The message reaches the client.
+/// Why the call to a pod's fetcher did not specialize it (the fetcher crate's own `FetcherError`
+/// is what the fetcher itself fails with). The message reaches the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetcherError {
+pub enum SpecializeCallError {
     /// Nothing answered at the fetcher's address.
     #[error("fetcher at {addr} unreachable: {reason}")]
     Unreachable {
@@ -78,8 +79,8 @@ impl FetcherClient {
         addr: SocketAddr,
         env_uid: &str,
         request: &FunctionSpecializeRequest,
-    ) -> Result<(), FetcherError> {
-        let failed = |status, message: String| FetcherError::Failed {
+    ) -> Result<(), SpecializeCallError> {
+        let failed = |status, message: String| SpecializeCallError::Failed {
             addr,
             status,
             message,
@@ -99,7 +100,7 @@ impl FetcherClient {
             self.client
                 .request(request)
                 .await
-                .map_err(|e| FetcherError::Unreachable {
+                .map_err(|e| SpecializeCallError::Unreachable {
                     addr,
                     reason: error_chain(&e),
                 })?;
@@ -170,7 +171,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, FetcherError::Failed { status, message, .. }
+            matches!(&err, SpecializeCallError::Failed { status, message, .. }
                 if *status == StatusCode::UNAUTHORIZED && message == "nope!"),
             "{err}"
         );

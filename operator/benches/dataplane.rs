@@ -113,6 +113,19 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[i]
 }
 
+/// A markdown table of p50, p95 and max per row of sorted samples.
+fn latency_table(title: &str, rows: &[(&str, &Vec<Duration>)]) {
+    println!("| {title} | p50 | p95 | max |\n| --- | --- | --- | --- |");
+    for (name, samples) in rows {
+        println!(
+            "| {name} | {} | {} | {} |",
+            ms(percentile(samples, 0.5)),
+            ms(percentile(samples, 0.95)),
+            ms(samples[samples.len() - 1])
+        );
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
@@ -425,18 +438,13 @@ async fn main() {
     println!(
         "\n(b) cold start, {COLD_FUNCTIONS} never-invoked python functions, request to first byte"
     );
-    println!("| | p50 | p95 | max |\n| --- | --- | --- | --- |");
-    for (name, samples) in [
-        ("through the router", &cold),
-        ("floor: specialize + first request, direct", &floor),
-    ] {
-        println!(
-            "| {name} | {} | {} | {} |",
-            ms(percentile(samples, 0.5)),
-            ms(percentile(samples, 0.95)),
-            ms(samples[samples.len() - 1])
-        );
-    }
+    latency_table(
+        "",
+        &[
+            ("through the router", &cold),
+            ("floor: specialize + first request, direct", &floor),
+        ],
+    );
     println!(
         "p50 router / floor: {:.2}",
         percentile(&cold, 0.5).as_secs_f64() / percentile(&floor, 0.5).as_secs_f64()
@@ -515,18 +523,13 @@ async fn sandbox_cost() {
     println!(
         "\n(d) cold start with and without the pod sandbox, {COLD_FUNCTIONS} functions each, alternating"
     );
-    println!("| pods | p50 | p95 | max |\n| --- | --- | --- | --- |");
-    for (name, s) in [
-        (mode, &samples[0]),
-        ("plain processes, host network", &samples[1]),
-    ] {
-        println!(
-            "| {name} | {} | {} | {} |",
-            ms(percentile(s, 0.5)),
-            ms(percentile(s, 0.95)),
-            ms(s[s.len() - 1])
-        );
-    }
+    latency_table(
+        "pods",
+        &[
+            (mode, &samples[0]),
+            ("plain processes, host network", &samples[1]),
+        ],
+    );
     println!(
         "p50 sandboxed / plain: {:.2}",
         percentile(&samples[0], 0.5).as_secs_f64() / percentile(&samples[1], 0.5).as_secs_f64()

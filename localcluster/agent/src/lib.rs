@@ -97,18 +97,37 @@ fn pod_network(
     } else {
         Err("pods are not sandboxed (--pod-sandbox)".to_owned())
     };
-    match bridge {
-        Ok(bridge) => {
-            tracing::info!(bridge = %bridge.name(), gateway = %bridge.gateway(), "pods get their own network");
-            Ok(Some(bridge))
-        }
-        Err(why) if config.pod_network == NetworkMode::Auto => {
-            eprintln!(
-                "warning: pods share the host's network, each on a 127.{block}.x.y address ({why}); --pod-network host silences this"
-            );
+    let bridge = or_fallback(
+        bridge,
+        config.pod_network == NetworkMode::Auto,
+        |why| {
+            format!(
+                "pods share the host's network, each on a 127.{block}.x.y address ({why}); --pod-network host silences this"
+            )
+        },
+        AgentError::Network,
+    )?;
+    if let Some(bridge) = &bridge {
+        tracing::info!(bridge = %bridge.name(), gateway = %bridge.gateway(), "pods get their own network");
+    }
+    Ok(bridge)
+}
+
+/// An optional way of running pods: `Some` when it works here; when it does not, with `auto`
+/// one warning line and `None` (the plainer way), else the agent's error.
+fn or_fallback<T>(
+    found: Result<T, String>,
+    auto: bool,
+    warning: impl FnOnce(&str) -> String,
+    error: impl FnOnce(String) -> AgentError,
+) -> Result<Option<T>, AgentError> {
+    match found {
+        Ok(it) => Ok(Some(it)),
+        Err(why) if auto => {
+            eprintln!("warning: {}", warning(&why));
             Ok(None)
         }
-        Err(why) => Err(AgentError::Network(why)),
+        Err(why) => Err(error(why)),
     }
 }
 
@@ -127,19 +146,20 @@ fn pod_sandbox(config: &AgentConfig) -> Result<Option<kubelet::sandbox::Sandbox>
     {
         hidden.push(absolute(&home));
     }
-    match Sandbox::detect(hidden, Vec::new()) {
-        Ok(sandbox) => {
-            tracing::info!(bwrap = %sandbox.bwrap.display(), "pods run sandboxed");
-            Ok(Some(sandbox))
-        }
-        Err(why) if config.pod_sandbox == SandboxMode::Auto => {
-            eprintln!(
-                "warning: pods run as plain processes, not sandboxed ({why}); --pod-sandbox none silences this"
-            );
-            Ok(None)
-        }
-        Err(why) => Err(AgentError::Sandbox(why)),
+    let sandbox = or_fallback(
+        Sandbox::detect(hidden, Vec::new()),
+        config.pod_sandbox == SandboxMode::Auto,
+        |why| {
+            format!(
+                "pods run as plain processes, not sandboxed ({why}); --pod-sandbox none silences this"
+            )
+        },
+        AgentError::Sandbox,
+    )?;
+    if let Some(sandbox) = &sandbox {
+        tracing::info!(bwrap = %sandbox.bwrap.display(), "pods run sandboxed");
     }
+    Ok(sandbox)
 }
 
 /// The first `bytes` bytes of `text`'s SHA-256, in hex (short stable names).

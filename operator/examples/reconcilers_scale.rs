@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Measures: time from the first create to convergence (every warm pod Ready, every Function
-//! `Ready=True`, every Environment `Ready=True`); writes to the API server during 3 resync periods
+//! `Ready=True`, every Environment `Ready=True`); the API requests the controller sent until
+//! then and during the steady-state window (its `rivulet_api_requests_total`); writes to the API server during 3 resync periods
 //! after convergence (watch events on every kind the reconcilers write, and the store's global
 //! resourceVersion minus the node agent's heartbeats); the controller's peak RSS (`VmHWM` of the
 //! child process).
@@ -100,12 +101,11 @@ fn start_controller(kubeconfig: &Path, metrics_port: u16, resync: u64, log: &Pat
         .unwrap()
 }
 
-/// `rivulet_reconcile_total` per reconciler, from the controller's `/metrics`.
-async fn reconciles(port: u16) -> BTreeMap<String, f64> {
+/// The controller's `/metrics` text.
+async fn scrape(port: u16) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut out = BTreeMap::new();
     let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return out;
+        return String::new();
     };
     stream
         .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
@@ -113,7 +113,13 @@ async fn reconciles(port: u16) -> BTreeMap<String, f64> {
         .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).await.unwrap();
-    for line in text.lines() {
+    text
+}
+
+/// `rivulet_reconcile_total` per reconciler, from the controller's `/metrics`.
+async fn reconciles(port: u16) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in scrape(port).await.lines() {
         if let Some(rest) = line.strip_prefix("rivulet_reconcile_total{reconciler=\"")
             && let Some((name, value)) = rest.split_once("\"} ")
         {
@@ -121,6 +127,44 @@ async fn reconciles(port: u16) -> BTreeMap<String, f64> {
         }
     }
     out
+}
+
+/// `rivulet_api_requests_total` per `verb resource`: every request the controller sent.
+async fn api_requests(port: u16) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in scrape(port).await.lines() {
+        let Some(rest) = line.strip_prefix("rivulet_api_requests_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|l| l.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        out.insert(
+            format!("{} {}", label("verb"), label("resource")),
+            value.parse().unwrap_or(0.0),
+        );
+    }
+    out
+}
+
+/// `after - before` per key, and the total.
+fn delta(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+) -> (f64, BTreeMap<String, f64>) {
+    let per_key: BTreeMap<String, f64> = after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    (per_key.values().sum(), per_key)
 }
 
 fn condition_true(object: &serde_json::Value, type_: &str) -> bool {
@@ -291,6 +335,7 @@ async fn run(envs: usize, functions: usize, resync: u64) {
     })
     .await;
     let (idle_hwm, _) = memory_kb(&pid);
+    let requests_idle = api_requests(port).await;
 
     let started = Instant::now();
     create_all(&client, envs, functions).await;
@@ -308,7 +353,13 @@ async fn run(envs: usize, functions: usize, resync: u64) {
     }
     let converged = started.elapsed();
     let (converged_hwm, _) = memory_kb(&pid);
+    let (requests, per_kind) = delta(&requests_idle, &api_requests(port).await);
     println!("reconciles until convergence: {:?}", reconciles(port).await);
+    println!(
+        "API requests by the controller until convergence: {requests} (after its start-up: \
+         {} before the first create) {per_kind:?}",
+        requests_idle.values().sum::<f64>()
+    );
     println!(
         "converged: {} warm pods Ready, {functions} Functions Ready, {envs} Environments Ready \
          after {:.1} s (creates took {:.1} s); controller VmHWM {} MB",
@@ -338,11 +389,13 @@ async fn run(envs: usize, functions: usize, resync: u64) {
     // Let the watches finish their initial lists before the window opens.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = reconciles(port).await;
+    let requests_before = api_requests(port).await;
     let rv_before = cluster.resource_version();
     let window = Duration::from_secs(resync * u64::from(RESYNC_PERIODS) + 2);
     tokio::time::sleep(window).await;
     let rv_after = cluster.resource_version();
     let after = reconciles(port).await;
+    let (window_requests, window_per_kind) = delta(&requests_before, &api_requests(port).await);
     let (hwm, rss) = memory_kb(&pid);
 
     let written: Vec<(String, u64)> = writes
@@ -366,6 +419,9 @@ async fn run(envs: usize, functions: usize, resync: u64) {
         .map(|(k, v)| (k, v - before.get(k).copied().unwrap_or(0.0)))
         .collect();
     println!("reconciles during the window: {resyncs:?}");
+    println!(
+        "API requests by the controller during the window: {window_requests} {window_per_kind:?}"
+    );
     println!(
         "controller memory: VmHWM {} MB (idle before the objects: {} MB), VmRSS now {} MB",
         hwm / 1024,

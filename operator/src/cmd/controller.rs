@@ -79,9 +79,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let client = Client::try_default()
+    let metrics = Metrics::new();
+    let config = kube::Config::infer()
         .await
         .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?;
+    // Every API request is counted (rivulet_api_requests_total): what the controller costs the
+    // API server.
+    let client = kube::client::ClientBuilder::try_from(config)
+        .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?
+        .with_layer(&metrics.api_request_layer())
+        .build();
     let version = client
         .apiserver_version()
         .await
@@ -93,7 +100,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         version.git_version
     );
     let shutdown = super::common::shutdown_signal()?;
-    let metrics = Metrics::new();
 
     let mut pods = if args.local_pods {
         crate::local::local_pods()

@@ -46,6 +46,12 @@ struct FailureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    verb: &'static str,
+    resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeliveryLabels {
     trigger: &'static str,
     outcome: &'static str,
@@ -63,6 +69,7 @@ struct Inner {
     leader: Gauge,
     deliveries: Family<DeliveryLabels, Counter>,
     delivery_duration: Family<ReconcilerLabels, Histogram, fn() -> Histogram>,
+    requests: Family<RequestLabels, Counter>,
 }
 
 /// A cheap-to-clone handle on the controller's metrics registry.
@@ -127,6 +134,12 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             delivery_duration.clone(),
         );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "api_requests",
+            "Requests this process sent to the Kubernetes API server, per verb and resource",
+            requests.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -136,6 +149,7 @@ impl Metrics {
                 leader,
                 deliveries,
                 delivery_duration,
+                requests,
             }),
         }
     }
@@ -217,6 +231,13 @@ impl Metrics {
         }
     }
 
+    /// A tower layer for kube's `ClientBuilder::with_layer` that counts every request the
+    /// client sends in `rivulet_api_requests_total{verb,resource}`: what the caches and
+    /// reconciles cost the API server (docs/performance.md, "Reconcilers at scale").
+    pub fn api_request_layer(&self) -> ApiRequestLayer {
+        ApiRequestLayer(self.clone())
+    }
+
     /// The registry in the text exposition format (OpenMetrics 1.0, which Prometheus scrapes).
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -224,6 +245,89 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
         out
     }
+}
+
+/// See [`Metrics::api_request_layer`].
+#[derive(Clone, Debug)]
+pub struct ApiRequestLayer(Metrics);
+
+impl<S> tower::Layer<S> for ApiRequestLayer {
+    type Service = CountedRequests<S>;
+    fn layer(&self, inner: S) -> CountedRequests<S> {
+        CountedRequests {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`ApiRequestLayer`] wraps around kube's.
+#[derive(Clone, Debug)]
+pub struct CountedRequests<S> {
+    inner: S,
+    metrics: Metrics,
+}
+
+impl<S, B> tower::Service<hyper::http::Request<B>> for CountedRequests<S>
+where
+    S: tower::Service<hyper::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+    fn call(&mut self, request: hyper::http::Request<B>) -> S::Future {
+        let (verb, resource) = classify(request.method().as_str(), request.uri());
+        self.metrics
+            .inner
+            .requests
+            .get_or_create(&RequestLabels { verb, resource })
+            .inc();
+        self.inner.call(request)
+    }
+}
+
+/// The Kubernetes verb and resource of a request: `/api/v1/namespaces/ns/pods/p` → (`get`,
+/// `pods`), `.../pods/p/status` → (`patch`, `pods/status`); discovery and `/version` → (`get`,
+/// `discovery`).
+fn classify(method: &str, uri: &hyper::http::Uri) -> (&'static str, String) {
+    let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    // After `api/<version>` or `apis/<group>/<version>`.
+    let rest = match segments.first() {
+        Some(&"api") => segments.get(2..),
+        Some(&"apis") => segments.get(3..),
+        _ => None,
+    }
+    .unwrap_or_default();
+    let rest = match rest {
+        ["namespaces", _, tail @ ..] if !tail.is_empty() => tail,
+        _ => rest,
+    };
+    let resource = match rest {
+        [] => return ("get", "discovery".to_owned()),
+        [resource, _, sub, ..] => format!("{resource}/{sub}"),
+        [resource, ..] => (*resource).to_owned(),
+    };
+    let watch = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+    let verb = match (method, rest.len() > 1) {
+        ("GET", _) if watch => "watch",
+        ("GET", false) => "list",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", false) => "deletecollection",
+        ("DELETE", true) => "delete",
+        _ => "other",
+    };
+    (verb, resource)
 }
 
 /// Content type of [`Metrics::encode`]'s output.
@@ -288,6 +392,50 @@ mod tests {
             Some(r#"rivulet_reconcile_duration_seconds_count{reconciler="demo"} 3"#)
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn requests_are_classified_by_verb_and_resource() {
+        let cases = [
+            (
+                "GET",
+                "/api/v1/namespaces/default/pods?watch=true&resourceVersion=1",
+                ("watch", "pods"),
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/default/pods?labelSelector=a",
+                ("list", "pods"),
+            ),
+            (
+                "GET",
+                "/apis/fission.io/v1/environments",
+                ("list", "environments"),
+            ),
+            (
+                "GET",
+                "/apis/fission.io/v1/namespaces/ns/packages/p",
+                ("get", "packages"),
+            ),
+            (
+                "PATCH",
+                "/apis/fission.io/v1/namespaces/ns/functions/f/status",
+                ("patch", "functions/status"),
+            ),
+            ("POST", "/api/v1/namespaces/ns/pods", ("create", "pods")),
+            ("DELETE", "/api/v1/namespaces/ns/pods/p", ("delete", "pods")),
+            ("GET", "/api/v1/namespaces/ns", ("get", "namespaces")),
+            ("GET", "/version", ("get", "discovery")),
+            ("GET", "/apis/apps/v1", ("get", "discovery")),
+        ];
+        for (method, uri, (verb, resource)) in cases {
+            let uri: hyper::http::Uri = uri.parse().unwrap();
+            assert_eq!(
+                classify(method, &uri),
+                (verb, resource.to_owned()),
+                "{method} {uri}"
+            );
+        }
     }
 
     #[test]

@@ -134,9 +134,100 @@ pub struct Outcome {
     pub rv: u64,
 }
 
-async fn durable(ctx: &Ctx, outcome: Outcome) -> Outcome {
-    ctx.store.wait_durable(outcome.rv).await;
-    outcome
+/// Where the store keeps CRDs: writes to them change what the registry serves.
+const CRD_STORAGE: &str = "apiextensions.k8s.io/customresourcedefinitions";
+
+/// What one attempt of a write decided, from the store as it was when the attempt read it.
+// One per attempt, matched at once: boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Attempt<T> {
+    /// Answer without committing (dry run, no-op, nothing to do), once the version `durable`
+    /// names (if any) is on disk.
+    Answer { answer: T, durable: Option<u64> },
+    /// Commit this change; another attempt follows if a concurrent writer got in first.
+    Commit(Change),
+}
+
+impl<T> Attempt<T> {
+    /// Answer at once (nothing to wait for).
+    fn answer(answer: T) -> Self {
+        Attempt::Answer {
+            answer,
+            durable: None,
+        }
+    }
+
+    /// Replace the object at version `rv` with `next`, or remove it.
+    fn replace(key: &Key, rv: u64, next: Value, remove: bool) -> Self {
+        Attempt::Commit(Change {
+            key: key.clone(),
+            expect: Expect::Version(rv),
+            new: (!remove).then_some(next),
+            taken: None,
+        })
+    }
+}
+
+/// A change committed under `key` only if the object there is still as `expect`.
+struct Change {
+    key: Key,
+    expect: Expect,
+    /// The object to store, or `None` to remove it.
+    new: Option<Value>,
+    /// Fail with this, instead of attempting again, when another writer got in first (a
+    /// create under a name the client chose).
+    taken: Option<ApiError>,
+}
+
+/// The one commit loop of every write: run `attempt` until its change commits, at most
+/// `attempts` times. `committed` turns the stored object (and whether it was removed) into the
+/// answer once it is durable; `exhausted` is the error when every attempt lost a race.
+async fn commit_with_retries<T>(
+    ctx: &Ctx,
+    info: &ResourceInfo,
+    attempts: usize,
+    mut attempt: impl FnMut() -> ApiResult<Attempt<T>>,
+    committed: impl Fn(Outcome, bool) -> T,
+    exhausted: impl FnOnce() -> ApiError,
+) -> ApiResult<T> {
+    let is_crd = info.storage == CRD_STORAGE;
+    for _ in 0..attempts {
+        let change = match attempt()? {
+            Attempt::Answer { answer, durable } => {
+                if let Some(rv) = durable {
+                    ctx.store.wait_durable(rv).await;
+                }
+                return Ok(answer);
+            }
+            Attempt::Commit(change) => change,
+        };
+        if is_crd {
+            // Serve the kinds as they will be before anyone can observe the CRD changed.
+            ctx.serve_crd_as(&change.key.name, change.new.as_ref());
+        }
+        let removed = change.new.is_none();
+        match ctx.store.commit(&change.key, change.expect, change.new) {
+            Ok(ev) => {
+                let outcome = Outcome {
+                    object: ev.object.value.clone(),
+                    rv: ev.rv,
+                };
+                ctx.store.wait_durable(outcome.rv).await;
+                return Ok(committed(outcome, removed));
+            }
+            Err(CommitError::Closed) => return Err(shutting_down()),
+            Err(CommitError::Mismatch { .. }) => {
+                if is_crd {
+                    // Undo serve_crd_as: the CRD stays as the other writer left it.
+                    ctx.rebuild_registry();
+                }
+                if let Some(err) = change.taken {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    Err(exhausted())
 }
 
 /// Create `body` (storage form) in `namespace`.
@@ -153,7 +244,7 @@ pub async fn create(
         .unwrap_or_default()
         .to_string();
     check_namespace_open(ctx, info, namespace, &shown_name)?;
-    for _ in 0..NAME_ATTEMPTS {
+    let attempt = || {
         let mut obj = body.clone();
         let generated = objects::prepare_create(info, &mut obj)?;
         for hook in ctx
@@ -172,46 +263,34 @@ pub async fn create(
             .unwrap_or_default()
             .to_string();
         let key = Ctx::key(info, namespace, &name);
+        let exists = || {
+            ApiError::already_exists(&info.group_resource(), &name)
+                .with_target(&info.group, &info.kind)
+        };
         if opts.dry_run {
             if ctx.store.get(&key).is_some() {
-                return Err(ApiError::already_exists(&info.group_resource(), &name)
-                    .with_target(&info.group, &info.kind));
+                return Err(exists());
             }
-            return Ok(Outcome { object: obj, rv: 0 });
+            return Ok(Attempt::answer(Outcome { object: obj, rv: 0 }));
         }
-        let is_crd = info.storage == "apiextensions.k8s.io/customresourcedefinitions";
-        if is_crd {
-            // Serve the new kind before anyone can observe the CRD as Established.
-            ctx.serve_crd_as(&name, Some(&obj));
-        }
-        match ctx.store.commit(&key, Expect::Absent, Some(obj)) {
-            Ok(ev) => {
-                return Ok(durable(
-                    ctx,
-                    Outcome {
-                        object: ev.object.value.clone(),
-                        rv: ev.rv,
-                    },
-                )
-                .await);
-            }
-            Err(CommitError::Closed) => return Err(shutting_down()),
-            Err(CommitError::Mismatch { .. }) => {
-                if is_crd {
-                    ctx.rebuild_registry();
-                }
-                if generated.is_none() {
-                    return Err(ApiError::already_exists(&info.group_resource(), &name)
-                        .with_target(&info.group, &info.kind));
-                }
-            }
-        }
-    }
-    Err(ApiError::new(
-        500,
-        "AlreadyExists",
-        "could not generate a unique name",
-    ))
+        // A generated name that clashed is generated again; a chosen one is taken.
+        let taken = generated.is_none().then(exists);
+        Ok(Attempt::Commit(Change {
+            key,
+            expect: Expect::Absent,
+            new: Some(obj),
+            taken,
+        }))
+    };
+    commit_with_retries(
+        ctx,
+        info,
+        NAME_ATTEMPTS,
+        attempt,
+        |outcome, _| outcome,
+        || ApiError::new(500, "AlreadyExists", "could not generate a unique name"),
+    )
+    .await
 }
 
 /// What an update step decided.
@@ -220,6 +299,12 @@ pub enum Step {
     /// Store this object (storage form, before the update rules).
     Replace(Value),
     /// Create this object (apply on a missing object).
+    Create(Value),
+}
+
+/// How an update ends: written (or answered) here, or handed to [`create`].
+enum Updated {
+    Done(Outcome),
     Create(Value),
 }
 
@@ -235,14 +320,12 @@ pub async fn update(
     compute: &(dyn Fn(Option<&Value>) -> ApiResult<Step> + Send + Sync),
 ) -> ApiResult<(Outcome, bool)> {
     let key = Ctx::key(info, namespace, name);
-    for _ in 0..MAX_RETRIES {
+    let attempt = || {
         let current = ctx.store.get(&key);
         let step = compute(current.as_ref().map(|c| &c.value))?;
         let (current, new) = match (step, current) {
             (Step::Create(obj), _) => {
-                return create(ctx, info, namespace, obj, opts)
-                    .await
-                    .map(|o| (o, true));
+                return Ok(Attempt::answer(Updated::Create(obj)));
             }
             (Step::Replace(_), None) => {
                 return Err(ApiError::not_found(&info.group_resource(), name)
@@ -264,62 +347,46 @@ pub async fn update(
         crate::api::admission::admit(info, Some(&current.value), &mut obj, opts)?;
         if obj == current.value {
             // No-op: no new version, no event (reference §2.1).
-            ctx.store.wait_durable(current.rv).await;
-            return Ok((
-                Outcome {
+            return Ok(Attempt::Answer {
+                answer: Updated::Done(Outcome {
                     object: current.value.clone(),
                     rv: current.rv,
-                },
-                false,
-            ));
+                }),
+                durable: Some(current.rv),
+            });
         }
         let remove = finalized(&obj);
         if opts.dry_run {
-            return Ok((
-                Outcome {
-                    object: obj,
-                    rv: current.rv,
-                },
-                false,
-            ));
+            return Ok(Attempt::answer(Updated::Done(Outcome {
+                object: obj,
+                rv: current.rv,
+            })));
         }
-        let is_crd = info.storage == "apiextensions.k8s.io/customresourcedefinitions";
-        if is_crd {
-            ctx.serve_crd_as(name, (!remove).then_some(&obj));
-        }
-        let committed = if remove {
-            ctx.store.commit(&key, Expect::Version(current.rv), None)
-        } else {
-            ctx.store
-                .commit(&key, Expect::Version(current.rv), Some(obj))
-        };
-        match committed {
-            Ok(ev) => {
-                return Ok((
-                    durable(
-                        ctx,
-                        Outcome {
-                            object: ev.object.value.clone(),
-                            rv: ev.rv,
-                        },
-                    )
-                    .await,
-                    false,
-                ));
-            }
-            Err(CommitError::Mismatch { .. }) => {
-                if is_crd {
-                    ctx.rebuild_registry();
-                }
-            }
-            Err(CommitError::Closed) => return Err(shutting_down()),
-        }
+        Ok(Attempt::replace(&key, current.rv, obj, remove))
+    };
+    let updated = commit_with_retries(
+        ctx,
+        info,
+        MAX_RETRIES,
+        attempt,
+        |outcome, _| Updated::Done(outcome),
+        || too_many_writers(info, name),
+    )
+    .await?;
+    match updated {
+        Updated::Done(outcome) => Ok((outcome, false)),
+        Updated::Create(obj) => create(ctx, info, namespace, obj, opts)
+            .await
+            .map(|o| (o, true)),
     }
-    Err(ApiError::conflict(
+}
+
+fn too_many_writers(info: &ResourceInfo, name: &str) -> ApiError {
+    ApiError::conflict(
         &info.group_resource(),
         name,
         "too many concurrent writers; try again",
-    ))
+    )
 }
 
 /// A deleting object whose finalizers are all gone (and, for graceful kinds, whose grace is
@@ -472,7 +539,7 @@ fn plan_delete(
         Some("Foreground") => add_finalizer(&mut next, "foregroundDeletion"),
         _ => {}
     }
-    if info.storage == "apiextensions.k8s.io/customresourcedefinitions" {
+    if info.storage == CRD_STORAGE {
         add_finalizer(&mut next, objects::CRD_CLEANUP_FINALIZER);
     }
     let has_finalizers = next["metadata"]["finalizers"]
@@ -499,7 +566,7 @@ pub async fn delete(
 ) -> ApiResult<Deleted> {
     let key = Ctx::key(info, namespace, name);
     let gr = info.group_resource();
-    for _ in 0..MAX_RETRIES {
+    let attempt = || {
         let Some(current) = ctx.store.get(&key) else {
             return Err(ApiError::not_found(&gr, name).with_target(&info.group, &info.kind));
         };
@@ -527,48 +594,31 @@ pub async fn delete(
             ));
         }
         let Some((next, remove_now)) = plan_delete(info, name, &current.value, opts)? else {
-            return Ok(Deleted {
+            return Ok(Attempt::answer(Deleted {
                 object: current.value.clone(),
                 gone: false,
-            });
+            }));
         };
         if opts.dry_run {
-            return Ok(Deleted {
+            return Ok(Attempt::answer(Deleted {
                 object: next,
                 gone: remove_now,
-            });
+            }));
         }
-        let is_crd = info.storage == "apiextensions.k8s.io/customresourcedefinitions";
-        if is_crd {
-            ctx.serve_crd_as(name, (!remove_now).then_some(&next));
-        }
-        let committed = if remove_now {
-            ctx.store.commit(&key, Expect::Version(current.rv), None)
-        } else {
-            ctx.store
-                .commit(&key, Expect::Version(current.rv), Some(next))
-        };
-        match committed {
-            Ok(ev) => {
-                ctx.store.wait_durable(ev.rv).await;
-                return Ok(Deleted {
-                    object: ev.object.value.clone(),
-                    gone: remove_now,
-                });
-            }
-            Err(CommitError::Mismatch { .. }) => {
-                if is_crd {
-                    ctx.rebuild_registry();
-                }
-            }
-            Err(CommitError::Closed) => return Err(shutting_down()),
-        }
-    }
-    Err(ApiError::conflict(
-        &gr,
-        name,
-        "too many concurrent writers; try again",
-    ))
+        Ok(Attempt::replace(&key, current.rv, next, remove_now))
+    };
+    commit_with_retries(
+        ctx,
+        info,
+        MAX_RETRIES,
+        attempt,
+        |outcome, removed| Deleted {
+            object: outcome.object,
+            gone: removed,
+        },
+        || too_many_writers(info, name),
+    )
+    .await
 }
 
 /// The object as returned to the client of `info`.

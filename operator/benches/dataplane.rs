@@ -32,7 +32,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use rivulet_api::specialize::FunctionSpecializeRequest;
 use rivulet_api::{Environment, Function};
-use rivulet_router::runtime::fetcher::FetcherClient;
+use rivulet_router::fetcher::FetcherClient;
 #[path = "support/wrk.rs"]
 mod wrk;
 

@@ -3,14 +3,14 @@
 //! per interval (10 s) per pod, and keeps refreshing it while a request is in flight so a long
 //! request is never mistaken for idleness.
 //!
-//! The request path only counts, with atomics on the pod's [`Usage`]; it sends the pod to the
-//! background task once, when the task is not following it yet. The task reads the counters on
-//! its ticks and writes the annotations. So a request costs no message, no lock and no wake-up
+//! The request path only counts, with atomics on the pod's [`Usage`](crate::pods::Usage); it
+//! sends the pod to the background task once, when the task is not following it yet. The task
+//! reads the counters on its ticks and writes the annotations. So a request costs no message, no lock and no wake-up
 //! of another thread.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -21,27 +21,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::pods::PodRef;
-
-/// Requests on one pod, as the request path counts them.
-#[derive(Debug, Default)]
-pub struct Usage {
-    in_flight: AtomicU32,
-    /// Requests begun plus requests ended, ever: a change means activity since the last look.
-    changes: AtomicU64,
-    /// The publisher follows this pod (it has been sent to it and not forgotten since).
-    followed: AtomicBool,
-}
-
-impl Usage {
-    fn in_flight(&self) -> u32 {
-        self.in_flight.load(Ordering::SeqCst)
-    }
-
-    fn changes(&self) -> u64 {
-        self.changes.load(Ordering::SeqCst)
-    }
-}
+use crate::pods::PodRef;
 
 /// The request path's handle on the publisher.
 #[derive(Debug, Clone)]

@@ -16,9 +16,9 @@ use k8s_openapi::api::core::v1::Pod;
 use rivulet_api::Function;
 use rivulet_api::defaults::RUNTIME_PORT;
 
-use super::pods;
-use super::poolmgr::{PoolContext, PoolSpecializer};
 use crate::admission::{Admission, Limits, Timing};
+use crate::pods;
+use crate::poolmgr::{PoolContext, PoolSpecializer};
 
 /// A function version.
 pub type VersionKey = (String, i64);
@@ -33,13 +33,13 @@ pub fn version_key(function: &Function) -> VersionKey {
 
 /// Admissions by function version.
 #[derive(Debug)]
-pub struct Registry {
+pub struct Admissions {
     ctx: Arc<PoolContext>,
     admissions: Mutex<HashMap<VersionKey, Admission<PoolSpecializer>>>,
 }
 
-impl Registry {
-    /// An empty registry.
+impl Admissions {
+    /// No admissions yet.
     pub fn new(ctx: Arc<PoolContext>) -> Self {
         Self {
             ctx,

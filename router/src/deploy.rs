@@ -14,7 +14,7 @@ use kube::runtime::reflector::Store;
 use rivulet_api::defaults::RUNTIME_PORT;
 use rivulet_api::{ExecutorType, Function};
 
-use super::pods;
+use crate::pods;
 
 #[derive(Debug, Default)]
 struct Endpoints {

@@ -1,30 +1,40 @@
-//! Rivulet data plane: the parts of Fission's router that need no Kubernetes client.
+//! Rivulet data plane: Fission's router on Kubernetes. The routing rules it applies (route
+//! table, request rewriting, weighted choice) are the pure crate [`rivulet_routing`], shared with
+//! the reconcilers.
 //!
-//! - [`routes`]: the route table built from HTTPTriggers and Functions, with gorilla/mux matching
-//!   exactly as Fission registers it, internal `/fission-function/...` routes, weighted
-//!   (canary) backends, and route-conflict detection.
-//! - [`headers`]: the request rewriting of Fission's router (`X-Fission-*`, `Forwarded`,
-//!   `X-Forwarded-Host`, `X-Forwarded-For`, hop-by-hop removal).
 //! - [`admission`]: per-function admission for `poolmgr` (`requestsPerPod`, `concurrency`,
 //!   single-flight specialization, 429 over the cap) as a pure state machine plus a tokio wrapper.
 //! - [`proxy`]: the hyper reverse-proxy core (pooled keep-alive client, streaming, timeouts) and
 //!   the answers the router writes itself (404, 405, 301, 400, 429, 502, 503, 504).
 //!
-//! - [`runtime`]: the running router on Kubernetes: caches, table swaps, poolmgr claiming and
-//!   specialization, newdeploy/container endpoints, activity publishing, listeners, metrics,
-//!   graceful shutdown. Entry point: [`Router::start`].
+//! The running router on Kubernetes ([`Router::start`] is the entry point): caches and table
+//! swaps ([`Router`]), poolmgr claiming and specialization ([`poolmgr`], [`admissions`],
+//! [`pods`], [`fetcher`], [`report`]), newdeploy/container endpoints ([`deploy`]), activity
+//! publishing ([`activity`]), the listeners and worker threads ([`server`], [`workers`]), and
+//! [`metrics`]. "Runtime" in this project means only an Environment's language runtime.
 //!
 //! See `docs/router.md`.
 
+pub mod activity;
 pub mod admission;
-pub mod headers;
+pub mod admissions;
+pub mod deploy;
+pub mod fetcher;
+pub mod metrics;
+pub mod pods;
+pub mod poolmgr;
 pub mod proxy;
-pub mod rng;
-pub mod routes;
-pub mod runtime;
-mod urlpath;
+pub mod report;
+mod router;
+pub mod server;
+pub mod workers;
+
+// Transitional, until the reconcilers import rivulet-routing themselves (same change set).
+pub use rivulet_routing::{headers, routes};
 
 pub use hyper::http;
 /// The kube client crate the router is built with (so binaries build a compatible `Client`).
 pub use kube;
-pub use runtime::{Router, RouterConfig, RouterError, RouterHandle};
+pub use metrics::Metrics;
+pub use pods::PodRef;
+pub use router::{Router, RouterConfig, RouterError, RouterHandle};

@@ -8,7 +8,27 @@ use k8s_openapi::api::core::v1::Pod;
 use rivulet_api::keys::{executor_types, fission_annotations, fission_labels, rivulet};
 use serde_json::{Value, json};
 
-pub use super::activity::Usage;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+/// Requests on one pod, as the request path counts them (read by [`crate::activity`]).
+#[derive(Debug, Default)]
+pub struct Usage {
+    pub(super) in_flight: AtomicU32,
+    /// Requests begun plus requests ended, ever: a change means activity since the last look.
+    pub(super) changes: AtomicU64,
+    /// The publisher follows this pod (it has been sent to it and not forgotten since).
+    pub(super) followed: AtomicBool,
+}
+
+impl Usage {
+    pub(super) fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+}
 
 /// A pod the router sends requests to: where it lives and where it listens. Two `PodRef`s are
 /// the same pod when namespace, name and address match.

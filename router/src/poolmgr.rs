@@ -27,12 +27,12 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::fetcher::FetcherClient;
-use super::metrics::Metrics;
-use super::pods::{self, Claim, PodRef};
-use super::report::{Outcome, StatusReporter};
 use crate::admission::{Overload, SpecializeError, Specializer, hold};
-use crate::rng::{ThreadRng, WeightRng};
+use crate::fetcher::FetcherClient;
+use crate::metrics::Metrics;
+use crate::pods::{self, Claim, PodRef};
+use crate::report::{Outcome, StatusReporter};
+use rivulet_routing::rng::{ThreadRng, WeightRng};
 
 /// What every poolmgr specializer of a router shares.
 pub struct PoolContext {

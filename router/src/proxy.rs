@@ -2,7 +2,7 @@
 //! HTTP/1.1 keep-alive client and streams both bodies.
 //!
 //! What the caller gives: the request (headers already rewritten by
-//! [`headers::rewrite_request`](crate::headers::rewrite_request)), the pod address, the upstream
+//! [`headers::rewrite_request`](rivulet_routing::headers::rewrite_request)), the pod address, the upstream
 //! path, the function's timeout, and a guard (an admission [`Lease`](crate::admission::Lease) or
 //! anything else) that must live exactly as long as the exchange. The guard is dropped when the
 //! response body ends, when the client goes away (hyper drops the response body or the request
@@ -35,7 +35,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::admission::AdmissionError;
-use crate::headers::remove_hop_by_hop;
+use rivulet_routing::headers::remove_hop_by_hop;
 
 /// Settings of the pooled client.
 #[derive(Debug, Clone, Copy)]
@@ -386,9 +386,10 @@ pub fn not_found<G>() -> Response<ProxyBody<G>> {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    response
-        .headers_mut()
-        .insert(crate::headers::NO_ROUTE, HeaderValue::from_static("1"));
+    response.headers_mut().insert(
+        rivulet_routing::headers::NO_ROUTE,
+        HeaderValue::from_static("1"),
+    );
     response
 }
 

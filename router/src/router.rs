@@ -3,17 +3,6 @@
 //!
 //! [`Router::start`] is the library entry `rivulet router` and `rivulet up` use.
 
-pub mod activity;
-pub mod deploy;
-pub mod fetcher;
-pub mod metrics;
-pub mod pods;
-pub mod poolmgr;
-pub mod registry;
-pub mod report;
-pub mod server;
-pub mod workers;
-
 use std::collections::HashSet;
 use std::fmt::Debug;
 use std::net::SocketAddr;
@@ -36,11 +25,11 @@ use tokio::task::JoinHandle;
 
 use crate::admission::Overload;
 use crate::proxy::ProxyConfig;
-use crate::rng::{SplitMix64, WeightRng};
-use crate::routes::{RouteTable, RouteTableOptions};
+use rivulet_routing::rng::{SplitMix64, WeightRng};
+use rivulet_routing::routes::{RouteTable, RouteTableOptions};
 
-pub use metrics::Metrics;
-pub use pods::PodRef;
+use crate::metrics::Metrics;
+use crate::{activity, admissions, deploy, fetcher, poolmgr, report, server, workers};
 
 /// How the router runs. [`RouterConfig::default`] is what `rivulet router` uses without flags.
 #[derive(Debug, Clone)]
@@ -241,12 +230,12 @@ fn rebuild(
                 Some(ExecutorType::Newdeploy | ExecutorType::Container)
             )
         })
-        .map(registry::version_key)
+        .map(admissions::version_key)
         .collect();
-    state.registry.retain(&current);
+    state.admissions.retain(&current);
 }
 
-/// Keeps the registry, the newdeploy index and the warm-pod waiters in step with pod events.
+/// Keeps the admissions, the newdeploy index and the warm-pod waiters in step with pod events.
 fn follow_pods(
     state: Arc<server::State>,
     store: Store<Pod>,
@@ -256,16 +245,16 @@ fn follow_pods(
     tokio::spawn(events.for_each(move |event| {
         match event {
             Ok(watcher::Event::Apply(pod)) => {
-                state.registry.pod_changed(&pod, false);
+                state.admissions.pod_changed(&pod, false);
                 state.deploy.pod_changed(&pod, &store);
             }
             Ok(watcher::Event::Delete(pod)) => {
-                state.registry.pod_changed(&pod, true);
+                state.admissions.pod_changed(&pod, true);
                 state.deploy.pod_changed(&pod, &store);
             }
             Ok(watcher::Event::InitDone) => {
                 state.deploy.rebuild(&store);
-                state.registry.prune(&store);
+                state.admissions.prune(&store);
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "pod watch error"),
@@ -359,7 +348,7 @@ async fn listen(
     };
     let workers = Arc::new(workers);
     let mut spawn = |listener, port| {
-        let task = server::accept(listener, workers.clone(), port, stop.clone());
+        let task = workers::accept(listener, workers.clone(), port, stop.clone());
         listeners.servers.push(tokio::spawn(task));
     };
     if let Some(listener) = metrics {
@@ -416,7 +405,7 @@ impl Router {
         });
         let state = Arc::new(server::State {
             table: RwLock::new(Arc::new(RouteTable::default())),
-            registry: registry::Registry::new(ctx),
+            admissions: admissions::Admissions::new(ctx),
             deploy: deploy::DeployIndex::default(),
             activity: activity::start(client.clone(), config.activity_interval),
             metrics: metrics.clone(),

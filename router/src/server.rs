@@ -1,7 +1,7 @@
 //! The HTTP side: listeners, the request handler, graceful shutdown.
 //!
-//! The accept loops run on the router's runtime and hand connections to the workers
-//! ([`super::workers`]), which serve them. Every connection watches the shutdown flag: when it
+//! The accept loops ([`crate::workers::accept`]) hand connections to the workers, which serve
+//! each with [`serve_connection`]. Every connection watches the shutdown flag: when it
 //! flips, hyper finishes the request in flight (including its streamed body) and closes the
 //! connection; the accept loops stop first.
 
@@ -17,21 +17,22 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rivulet_api::{ExecutorType, Function};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::activity::{Activity, InFlight};
-use super::deploy::DeployIndex;
-use super::metrics::Metrics;
-use super::poolmgr::PoolSpecializer;
-use super::registry::Registry;
-use super::workers::Dispatch;
+use crate::activity::{Activity, InFlight};
 use crate::admission::Lease;
-use crate::headers::{self, Rewrite};
+use crate::admissions::Admissions;
+use crate::deploy::DeployIndex;
+use crate::metrics::Metrics;
+use crate::poolmgr::PoolSpecializer;
 use crate::proxy::{self, ProxyBody, ProxyClient, ProxyError};
-use crate::rng::ThreadRng;
-use crate::routes::{Builtin, FunctionTarget, Listener, RequestInfo, Resolution, RouteTable};
+use rivulet_routing::headers::{self, Rewrite};
+use rivulet_routing::rng::ThreadRng;
+use rivulet_routing::routes::{
+    Builtin, FunctionTarget, Listener, RequestInfo, Resolution, RouteTable,
+};
 
 /// Extra time an admission wait gets beyond the specialization timeout, so the specialization's
 /// own timeout (with its message) answers first.
@@ -63,7 +64,7 @@ pub struct State {
     /// The current route table (swapped whole on every rebuild).
     pub table: RwLock<Arc<RouteTable>>,
     /// poolmgr admissions.
-    pub registry: Registry,
+    pub admissions: Admissions,
     /// newdeploy/container endpoints.
     pub deploy: DeployIndex,
     /// Activity publisher.
@@ -89,29 +90,6 @@ impl State {
 }
 
 type Reply = Response<ProxyBody<Guard>>;
-
-/// Accepts on `listener` until `shutdown` becomes true and hands each connection to a worker.
-pub async fn accept(
-    listener: TcpListener,
-    workers: Arc<Dispatch>,
-    port: Port,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => break,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                workers.hand_over(stream, peer, port);
-            }
-            // Out of file descriptors and similar: keep serving the open connections.
-            Err(error) => tracing::warn!(%error, "accept failed"),
-        }
-    }
-}
 
 /// Serves one client connection until it closes, or until `stop` becomes true and the request
 /// in flight (with its streamed body) has finished.
@@ -244,7 +222,7 @@ async fn pooled(
     let timeout = rivulet_api::defaults::function_timeout(function.spec.function_timeout);
     let specialization =
         rivulet_api::defaults::specialization_timeout(strategy.specialization_timeout);
-    let admission = state.registry.admission(function);
+    let admission = state.admissions.admission(function);
     match admission
         .acquire(Instant::now() + specialization + WAIT_MARGIN)
         .await

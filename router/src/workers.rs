@@ -15,12 +15,35 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use super::server::{self, Port, State};
 use crate::proxy::{ProxyClient, ProxyConfig};
+use crate::server::{self, Port, State};
+
+/// Accepts on `listener` until `shutdown` becomes true and hands each connection to a worker.
+pub async fn accept(
+    listener: TcpListener,
+    workers: Arc<Dispatch>,
+    port: Port,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                workers.hand_over(stream, peer, port);
+            }
+            // Out of file descriptors and similar: keep serving the open connections.
+            Err(error) => tracing::warn!(%error, "accept failed"),
+        }
+    }
+}
 
 /// A connection an accept loop took, for a worker to serve.
 #[derive(Debug)]

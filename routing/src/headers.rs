@@ -8,8 +8,8 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use hyper::http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
-use hyper::http::{HeaderMap, HeaderName, HeaderValue, Uri, request};
+use http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri, request};
 
 /// Prefix of the per-variable headers, lower case (`x-fission-params-<name>`).
 pub const PARAMS_HEADER_PREFIX: &str = "x-fission-params-";
@@ -182,7 +182,7 @@ pub fn request_host(parts: &request::Parts) -> Option<&str> {
     parts
         .uri
         .authority()
-        .map(hyper::http::uri::Authority::as_str)
+        .map(http::uri::Authority::as_str)
         .or_else(|| parts.headers.get(HOST).and_then(|h| h.to_str().ok()))
 }
 
@@ -236,7 +236,7 @@ pub fn rewrite_request(parts: &mut request::Parts, rewrite: &Rewrite<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::http::Request;
+    use http::Request;
 
     fn parts(uri: &str, headers: &[(&str, &str)]) -> request::Parts {
         let mut builder = Request::builder().uri(uri);

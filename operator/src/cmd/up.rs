@@ -19,7 +19,7 @@ use rivulet_reconcilers::mqtrigger::objects::ConnectorConfig;
 use rivulet_reconcilers::offloading::OffloadingConfig;
 use rivulet_reconcilers::runtime::Metrics;
 use rivulet_reconcilers::runtime::leader;
-use rivulet_router::runtime::{Router, RouterConfig};
+use rivulet_router::{Router, RouterConfig};
 use tokio::sync::{oneshot, watch};
 
 use super::common::{init_tracing, multi_thread_runtime, shutdown_signal};

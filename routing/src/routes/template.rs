@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use hyper::http::HeaderName;
+use http::HeaderName;
 use regex::Regex;
 
 use crate::headers::PARAMS_HEADER_PREFIX;

@@ -1,4 +1,5 @@
-//! Fission's defaults, as typed constants and helpers (reference/fission.md §1, §2.7).
+//! Fission's defaults and fixed values (limits, accepted methods), as typed constants and helpers
+//! (reference/fission.md §1, §2.7).
 
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ pub const MIN_SPECIALIZATION_TIMEOUT_SECS: i32 = 120;
 pub const POOL_SIZE: i32 = 3;
 /// Largest `literal` archive a Package may hold (bytes, decoded).
 pub const ARCHIVE_LITERAL_SIZE_LIMIT: usize = 256 * 1024;
+/// HTTP methods Fission accepts in an HTTPTrigger's `method` and `methods`.
+pub const HTTP_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE",
+];
 /// Idle-reaper tick.
 pub const REAPER_INTERVAL: Duration = Duration::from_secs(5);
 /// How long a claimed pod may take to become ready.

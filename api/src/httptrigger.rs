@@ -8,11 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{ConditionedStatus, FunctionReference};
 
-/// HTTP methods Fission accepts in `method` and `methods`.
-pub const HTTP_METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE",
-];
-
 /// Desired state of an HTTPTrigger: which requests (host, path or prefix, methods) go to which
 /// function(s), and an optional Ingress.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

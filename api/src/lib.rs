@@ -48,15 +48,8 @@ pub use kubewatcher::{
     KubernetesWatchTriggerStatus, WatchDelivery,
 };
 pub use mqtrigger::{MessageQueueTrigger, MessageQueueTriggerSpec};
-pub use object::{FissionObject, ObjectError};
+pub use object::{API_VERSION, FissionObject, GROUP, ObjectError, VERSION};
 pub use package::{
     Archive, ArchiveType, BuildStatus, Checksum, Package, PackageSpec, PackageStatus,
 };
 pub use timetrigger::{TimeTrigger, TimeTriggerSpec, TimeTriggerStatus};
-
-/// The API group of every Fission kind.
-pub const GROUP: &str = "fission.io";
-/// The only served and stored version of every Fission kind.
-pub const VERSION: &str = "v1";
-/// `apiVersion` string of Fission objects.
-pub const API_VERSION: &str = "fission.io/v1";

@@ -1,5 +1,5 @@
-//! Any `fission.io/v1` object, dispatched on `kind`: for tools that handle mixed documents
-//! (spec directories, fixtures, `kubectl apply -f dir/`).
+//! The `fission.io/v1` group and version, and any object of it, dispatched on `kind`: for tools
+//! that handle mixed documents (spec directories, fixtures, `kubectl apply -f dir/`).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -9,6 +9,13 @@ use crate::{
     CanaryConfig, Environment, Function, HTTPTrigger, KubernetesWatchTrigger, MessageQueueTrigger,
     Package, TimeTrigger,
 };
+
+/// The API group of every Fission kind.
+pub const GROUP: &str = "fission.io";
+/// The only served and stored version of every Fission kind.
+pub const VERSION: &str = "v1";
+/// `apiVersion` string of Fission objects.
+pub const API_VERSION: &str = "fission.io/v1";
 
 /// One Fission object of any kind.
 // Values are short-lived and handled one at a time, so boxing the large variants buys nothing.
@@ -59,7 +66,7 @@ impl FissionObject {
             .get("apiVersion")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if api_version != crate::API_VERSION {
+        if api_version != API_VERSION {
             return Err(ObjectError::ApiVersion(api_version.to_owned()));
         }
         let kind = value

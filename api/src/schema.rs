@@ -33,7 +33,7 @@ pub fn http_methods(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "array",
         "nullable": true,
-        "items": { "type": "string", "enum": crate::httptrigger::HTTP_METHODS },
+        "items": { "type": "string", "enum": crate::defaults::HTTP_METHODS },
     })
 }
 

@@ -5,7 +5,7 @@
 use crate::{Environment, Function};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{FetchRequest, FetchType, FunctionLoadRequest, FunctionSpecializeRequest};
+use super::wire::{FetchRequest, FetchType, FunctionLoadRequest, FunctionSpecializeRequest};
 
 /// Fission's shared code directory in function pods.
 pub const CODE_DIR: &str = "/userfunc";

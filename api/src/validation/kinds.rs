@@ -4,17 +4,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::ValidationErrors;
 use super::cron::{parse_cron, parse_go_duration};
+use super::errors::ValidationErrors;
 use super::names::{
     is_dns1123_label, is_dns1123_subdomain, is_label_value, is_qualified_name,
     is_wildcard_dns1123_subdomain,
 };
 use crate::common::{FunctionReference, ObjectRef, function_reference_type};
-use crate::defaults::ARCHIVE_LITERAL_SIZE_LIMIT;
+use crate::defaults::{ARCHIVE_LITERAL_SIZE_LIMIT, HTTP_METHODS};
 use crate::environment::{functions_per_container, placement_split};
 use crate::function::ExecutorType;
-use crate::httptrigger::HTTP_METHODS;
 use crate::kubewatcher::WATCHABLE_TYPES;
 use crate::mqtrigger::KEDA_QUEUE_TYPES;
 use crate::package::{Archive, BuildStatus};

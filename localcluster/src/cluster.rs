@@ -10,7 +10,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::Ctx;
-use crate::api::write::{self, WriteOpts};
+use crate::api::options::WriteOpts;
+use crate::api::write;
 use crate::registry::Registry;
 use crate::storage::{DEFAULT_HISTORY, StorageError, Store};
 use crate::{controllers, http, kubeconfig, private, tls, util};

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::api::write::{self, DeleteOpts, Step, WriteOpts};
+use crate::api::options::{DeleteOpts, WriteOpts};
+use crate::api::write::{self, Step};
 use crate::api::{Ctx, objects};
 use crate::resources::ResourceInfo;
 use crate::storage::{Event, EventType, Key, Stored};

@@ -1,99 +1,28 @@
 //! HTTP transport: loopback listener, bearer-token check, body limit, content negotiation and
-//! routing of the non-resource paths. Resource paths go to [`crate::api::handlers`].
+//! routing of the non-resource paths. Resource paths go to [`crate::api::handlers`]; the request
+//! they get and the responses they build are in [`crate::exchange`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
-use hyper::body::{Frame, Incoming};
-use hyper::header::{self, HeaderValue};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use crate::api::status::{ApiError, ApiResult};
 use crate::api::{Ctx, Query, discovery, handlers};
 use crate::connections::{ClientSlots, ConnectionLimits};
+use crate::exchange::{Body, Caller, Req, bytes_response, error_response, json_response};
 
 /// Request bodies above this size get 413 (kube-apiserver's limit).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
-
-pub type Body = BoxBody<Bytes, Infallible>;
-
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed()
-}
-
-pub fn json_response(code: u16, value: &Value) -> Response<Body> {
-    bytes_response(
-        code,
-        "application/json",
-        Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
-    )
-}
-
-pub fn bytes_response(code: u16, content_type: &str, body: Bytes) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Ok(v) = HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(header::CONTENT_TYPE, v);
-    }
-    r
-}
-
-pub fn error_response(e: &ApiError) -> Response<Body> {
-    json_response(e.code, &e.to_status())
-}
-
-/// A chunked streaming response fed by `rx`, one chunk flushed per message.
-pub fn stream_response(content_type: &str, rx: mpsc::Receiver<Bytes>) -> Response<Body> {
-    let stream = tokio_stream(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
-    let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
-    if let Ok(v) = HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(header::CONTENT_TYPE, v);
-    }
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, private"),
-    );
-    r
-}
-
-/// A streamed `text/plain` body of log bytes; a read error ends the stream.
-pub fn log_response(mut stream: crate::hooks::LogStream) -> Response<Body> {
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
-    tokio::spawn(async move {
-        while let Some(Ok(chunk)) = stream.next().await {
-            if tx.send(chunk).await.is_err() {
-                return;
-            }
-        }
-    });
-    stream_response("text/plain", rx)
-}
-
-fn tokio_stream(mut rx: mpsc::Receiver<Bytes>) -> impl futures::Stream<Item = Bytes> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
-/// The parts of a request the handlers need.
-#[derive(Debug)]
-pub struct Req {
-    pub method: Method,
-    pub path: String,
-    pub query: Query,
-    pub accept: String,
-    pub content_type: String,
-    pub user_agent: String,
-    pub body: Bytes,
-    pub caller: Caller,
-}
 
 /// Accept TLS connections until `shutdown` flips, within `limits` (crate::connections).
 pub async fn serve(
@@ -169,15 +98,6 @@ pub async fn serve(
             }
         });
     }
-}
-
-/// Who sent a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Caller {
-    /// The admin token (the kubeconfig's).
-    Admin,
-    /// A ServiceAccount token (crate::tokens), still valid and, when pod-bound, its pod alive.
-    ServiceAccount(crate::tokens::Claims),
 }
 
 fn caller(ctx: &Ctx, req: &Request<Incoming>) -> Option<Caller> {

@@ -16,6 +16,7 @@ mod api;
 mod cluster;
 pub mod connections;
 mod controllers;
+mod exchange;
 pub mod hooks;
 mod http;
 pub mod kubeconfig;

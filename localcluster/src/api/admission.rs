@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
+use crate::api::options::{FieldValidation, WriteOpts};
 use crate::api::status::{ApiError, ApiResult, Cause};
-use crate::api::write::{FieldValidation, WriteOpts};
 use crate::resources::ResourceInfo;
 use crate::util;
 

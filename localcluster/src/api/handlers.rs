@@ -5,13 +5,14 @@ use std::sync::Arc;
 use hyper::{Method, Response};
 use serde_json::{Value, json};
 
+use crate::api::options::{DeleteOpts, WriteOpts};
 use crate::api::read::{self, Page};
 use crate::api::status::{ApiError, ApiResult};
 use crate::api::table;
 use crate::api::watch::{self, WatchSpec};
-use crate::api::write::{self, DeleteOpts, Step, WriteOpts};
+use crate::api::write::{self, Step};
 use crate::api::{Ctx, patch, protobuf, view_json, view_value};
-use crate::http::{Body, Caller, Req, bytes_response, json_response, stream_response};
+use crate::exchange::{Body, Caller, Req, bytes_response, json_response, stream_response};
 use crate::registry::Catalog;
 use crate::resources::ResourceInfo;
 use crate::selectors::{get_path, set_path};
@@ -808,5 +809,5 @@ fn pod_log(ctx: &Ctx, name: &str, pod: &Value, req: &Req) -> ApiResult<Response<
             crate::hooks::LogError::NotFound(m) => ApiError::new(404, "NotFound", m),
             crate::hooks::LogError::BadRequest(m) => ApiError::bad_request(m),
         })?;
-    Ok(crate::http::log_response(stream))
+    Ok(crate::exchange::log_response(stream))
 }

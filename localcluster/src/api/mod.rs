@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod events;
 pub mod handlers;
 pub mod objects;
+pub mod options;
 pub mod patch;
 pub mod protobuf;
 pub mod read;

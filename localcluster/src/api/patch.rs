@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
+use crate::api::options::WriteOpts;
 use crate::api::status::{ApiError, ApiResult};
-use crate::api::write::{Step, WriteOpts, incoming};
+use crate::api::write::{Step, incoming};
 use crate::resources::ResourceInfo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

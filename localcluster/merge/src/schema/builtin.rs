@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use serde_json::Value;
 
-use super::{ListMapKey, ListType, MapType, MergeSchema, Seg};
+use super::types::{ListMapKey, ListType, MapType, MergeSchema, Seg};
 
 /// A non-default merge rule.
 #[derive(Clone, Copy, Debug)]

@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::{BuiltinSchema, ListMapKey, ListType, MapType, MergeSchema, Seg};
+use super::builtin::BuiltinSchema;
+use super::types::{ListMapKey, ListType, MapType, MergeSchema, Seg};
 
 /// Merge rules from an OpenAPI v3 schema such as a CRD version's `schema.openAPIV3Schema`.
 ///

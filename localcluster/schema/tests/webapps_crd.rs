@@ -1,6 +1,6 @@
 //! A realistic CRD (nested objects, list-type maps and sets, int-or-string quantities,
 //! defaults, an embedded resource, preserved subtrees, conditions, two versions) taken through
-//! everything the API server does with it: CRD admission, defaulting, pruning, validation and
+//! everything the API server does with it: CRD validation, defaulting, pruning, validation and
 //! `kubectl get` table cells.
 
 // Helpers outside #[test] functions panic on a broken fixture, which is the point of a test.

@@ -1,6 +1,6 @@
 //! The Kubernetes REST API: request handling on top of the store and the registry.
 
-pub mod admission;
+pub mod conform;
 pub mod discovery;
 pub mod events;
 pub mod handlers;

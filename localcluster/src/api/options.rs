@@ -1,5 +1,6 @@
 //! Options of a write request, from its query (and, for deletes, its DeleteOptions body): what
-//! the write itself (crate::api::write) and the schema checks of the object need to know.
+//! the write itself (crate::api::write) and conforming the object to its kind
+//! (crate::api::conform) need to know.
 
 use serde_json::Value;
 

@@ -209,7 +209,7 @@ pub fn step(
             applied: &applied,
             manager: opts.field_manager.as_deref().unwrap_or_default(),
             force: opts.force,
-            scope: crate::api::admission::scope(info, opts),
+            scope: crate::api::conform::scope(info, opts),
             now: &now,
         };
         let outcome = rivulet_kube_merge::apply(&request, info.merge.0.as_ref())

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::api::conform;
 use crate::api::options::{DeleteOpts, WriteOpts};
 use crate::api::status::{ApiError, ApiResult};
 use crate::api::{Ctx, events, objects, view_value};
@@ -195,7 +196,7 @@ pub async fn create(
             })?;
         }
         objects::validate(info, &obj)?;
-        crate::api::admission::admit(info, None, &mut obj, opts)?;
+        conform::to_kind(info, None, &mut obj, opts)?;
         let name = obj["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -282,7 +283,7 @@ pub async fn update(
         }
         let mut obj = objects::prepare_update(info, subresource, &current.value, new)?;
         objects::validate(info, &obj)?;
-        crate::api::admission::admit(info, Some(&current.value), &mut obj, opts)?;
+        conform::to_kind(info, Some(&current.value), &mut obj, opts)?;
         if obj == current.value {
             // No-op: no new version, no event (reference §2.1).
             return Ok(Attempt::Answer {

@@ -2,7 +2,7 @@
 //! validate) against the CRD whose group and kind they name, and prints what changed and what
 //! failed. Files are JSON (one object, or a list of objects); convert YAML first.
 //!
-//! `cargo run -p rivulet-kube-schema --example admit -- CRD.json... -- OBJECT.json...`
+//! `cargo run -p rivulet-kube-schema --example conform -- CRD.json... -- OBJECT.json...`
 //! Exits 1 when any object is invalid or names no given CRD.
 
 use std::process::ExitCode;

@@ -1,6 +1,11 @@
-//! Admission of every write: custom resources are defaulted, pruned and validated against their
-//! structural schema (reference/apiserver.md §4), in upstream's order; then non-apply writes
-//! are recorded in `metadata.managedFields`.
+//! Conforming every written object to its kind before it is stored: fields the kind does not
+//! have are dropped (or refused under `fieldValidation=Strict`), custom resources are
+//! defaulted, pruned and validated against their structural schema (reference/apiserver.md §4)
+//! in upstream's order, and non-apply writes are recorded in `metadata.managedFields`.
+//!
+//! Upstream does this while decoding, in the REST strategy and in the field manager. It is not
+//! admission: the only admission here, mutating create hooks (crate::hooks::CreateHook), runs
+//! before it.
 
 use serde_json::Value;
 
@@ -82,8 +87,8 @@ fn prune_unknown(info: &ResourceInfo, obj: &mut Value, opts: &WriteOpts) -> ApiR
     Ok(())
 }
 
-/// Finish an object about to be stored. `current` is the stored object for updates.
-pub fn admit(
+/// Conform an object about to be stored to its kind. `current` is the stored object for updates.
+pub fn to_kind(
     info: &ResourceInfo,
     current: Option<&Value>,
     obj: &mut Value,

@@ -105,6 +105,24 @@ pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, CrdError> {
     })
 }
 
+/// The name of the kustomization that lists `crds/`'s files, so `deploy/` (kustomize, built into
+/// kubectl) installs the CRDs from where they are generated instead of a copy.
+pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
+
+/// `crds/kustomization.yaml`: every CRD file of [`fission_crds`], in order.
+pub fn kustomization_yaml() -> String {
+    let mut out = String::from(
+        "# Generated with the CRDs (`rivulet crds --out-dir crds`); deploy/ includes this directory.\n\
+         apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
+    );
+    for crd in fission_crds() {
+        out.push_str("  - ");
+        out.push_str(&file_name(&crd));
+        out.push('\n');
+    }
+    out
+}
+
 /// Every Fission CRD as one multi-document YAML stream.
 pub fn fission_crds_yaml() -> Result<String, CrdError> {
     let mut out = String::new();

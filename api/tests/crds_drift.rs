@@ -30,6 +30,13 @@ fn committed_crds_match_generated_ones() {
         );
         expected_files.insert(name);
     }
+    let kustomization = std::fs::read_to_string(dir.join(crds::KUSTOMIZATION_FILE))
+        .unwrap_or_else(|e| panic!("crds/kustomization.yaml cannot be read ({e}); regenerate with: {REGENERATE}"));
+    assert!(
+        kustomization == crds::kustomization_yaml(),
+        "crds/kustomization.yaml differs from the generated one; regenerate with: {REGENERATE}"
+    );
+    expected_files.insert(crds::KUSTOMIZATION_FILE.to_owned());
     let present: BTreeSet<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

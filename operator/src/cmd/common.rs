@@ -43,14 +43,19 @@ pub fn read_fetcher_key(path: &Path) -> anyhow::Result<FetcherKey> {
         .with_context(|| format!("fetcher key file {}", path.display()))
 }
 
+/// A new random installation key, as the text of a key file.
+pub fn new_fetcher_key_text() -> anyhow::Result<String> {
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random)
+        .map_err(|e| anyhow::anyhow!("cannot draw random bytes for the fetcher key: {e}"))?;
+    Ok(FetcherKey::file_text(&random))
+}
+
 /// The fetcher key of a local data dir, `<data>/fetcher.key`, created owner-only on first use.
 pub fn local_fetcher_key(data_dir: &Path) -> anyhow::Result<(PathBuf, FetcherKey)> {
     let path = data_dir.join("fetcher.key");
     if !path.exists() {
-        let mut random = [0u8; 32];
-        getrandom::fill(&mut random)
-            .map_err(|e| anyhow::anyhow!("cannot draw random bytes for the fetcher key: {e}"))?;
-        rivulet_localcluster::private::write_file(&path, &FetcherKey::file_text(&random))
+        rivulet_localcluster::private::write_file(&path, &new_fetcher_key_text()?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let key = read_fetcher_key(&path)?;

@@ -52,8 +52,28 @@ pub struct Args {
     pub fetcher_image: Option<String>,
     /// Pods for `rivulet up --no-controller`'s node agent (the fetcher image maps to the rivulet
     /// binary, no service account) instead of a cluster's.
-    #[arg(long, conflicts_with = "fetcher_image")]
+    #[arg(long, conflicts_with_all = ["fetcher_image", "fetcher_image_from"])]
     pub local_pods: bool,
+    /// The fetcher sidecar runs the image of this container of the controller's own Pod
+    /// (`$POD_NAME` in `$POD_NAMESPACE`), so an upgrade of the controller upgrades the fetchers.
+    #[arg(
+        long,
+        env = "RIVULET_FETCHER_IMAGE_FROM",
+        conflicts_with = "fetcher_image"
+    )]
+    pub fetcher_image_from: Option<String>,
+    /// `$POD_NAME`, for `--fetcher-image-from`.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Read the fetcher installation key from this Secret in the controller's namespace (data
+    /// `key`), creating it with a random key when it does not exist; the router mounts the same
+    /// Secret as its `--fetcher-key-file` (deploy/ does both).
+    #[arg(
+        long,
+        env = "RIVULET_FETCHER_KEY_SECRET",
+        conflicts_with = "fetcher_key_file"
+    )]
+    pub fetcher_key_secret: Option<String>,
     /// Base URL of the router's internal listener, where watch and time triggers call
     /// functions (`/fission-function/...`).
     #[arg(long, env = "RIVULET_ROUTER_URL", default_value = all::DEFAULT_ROUTER_URL)]
@@ -106,10 +126,28 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     } else {
         PoolPodConfig::default()
     };
+    let own_namespace = args
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
     if let Some(image) = args.fetcher_image {
         pods.fetcher_image = image;
     }
-    pods.fetcher_key = args.fetcher_key.load()?;
+    if let Some(container) = &args.fetcher_image_from {
+        let pod = args
+            .pod_name
+            .as_deref()
+            .context("--fetcher-image-from needs the controller's Pod name in $POD_NAME")?;
+        pods.fetcher_image =
+            super::in_cluster::own_image(&client, &own_namespace, pod, container).await?;
+        tracing::info!("fetcher sidecars run {}", pods.fetcher_image);
+    }
+    pods.fetcher_key = match &args.fetcher_key_secret {
+        Some(name) => {
+            Some(super::in_cluster::fetcher_key_secret(&client, &own_namespace, name).await?)
+        }
+        None => args.fetcher_key.load()?,
+    };
     // Discovered once at start-up: installing Liqo later needs a controller restart.
     let offloading = rivulet_reconcilers::offloading::discover(&client).await;
     if let Some(resource) = &offloading {
@@ -150,10 +188,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if args.no_leader_elect {
         single(reconcilers, server, &shutdown).await;
     } else {
-        let namespace = args
-            .lease_namespace
-            .unwrap_or_else(|| client.default_namespace().to_owned());
-        let config = LeaseConfig::new(args.lease_name, namespace, leader::default_identity());
+        let config = LeaseConfig::new(args.lease_name, own_namespace, leader::default_identity());
         elected(client, config, reconcilers, server, &shutdown).await;
     }
     Ok(())

@@ -7,7 +7,8 @@ use rivulet_api::crds;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Write one file per CRD into this directory (as committed in `crds/`) instead of printing.
+    /// Write one file per CRD, and the kustomization listing them, into this directory (as
+    /// committed in `crds/`) instead of printing.
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
 }
@@ -29,6 +30,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 std::fs::write(&path, crds::to_yaml(&crd)?)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
+            let path = dir.join(crds::KUSTOMIZATION_FILE);
+            std::fs::write(&path, crds::kustomization_yaml())
+                .with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(())

@@ -30,8 +30,10 @@ fn committed_crds_match_generated_ones() {
         );
         expected_files.insert(name);
     }
-    let kustomization = std::fs::read_to_string(dir.join(crds::KUSTOMIZATION_FILE))
-        .unwrap_or_else(|e| panic!("crds/kustomization.yaml cannot be read ({e}); regenerate with: {REGENERATE}"));
+    let kustomization =
+        std::fs::read_to_string(dir.join(crds::KUSTOMIZATION_FILE)).unwrap_or_else(|e| {
+            panic!("crds/kustomization.yaml cannot be read ({e}); regenerate with: {REGENERATE}")
+        });
     assert!(
         kustomization == crds::kustomization_yaml(),
         "crds/kustomization.yaml differs from the generated one; regenerate with: {REGENERATE}"

@@ -70,7 +70,7 @@ pub use jsonpath::{JsonPath, JsonPathError};
 pub use names::{
     dns1035_label, dns1123_label, dns1123_subdomain, label_value, path_segment_name, qualified_name,
 };
-pub use objectmeta::{coerce_object_meta, validate_embedded};
+pub use objectmeta::{coerce_object_meta, is_object_meta_field, validate_embedded};
 pub use path::FieldPath;
 pub use prune::{prune, strict_decoding_message, unknown_field_message};
 pub use scale::{ScaleError, ScaleSubresource, ScaleValues};

@@ -41,6 +41,12 @@ const OBJECT_META: [(&str, Kind); 15] = [
     ("managedFields", Kind::List),
 ];
 
+/// Whether `name` is a field of `ObjectMeta` (API `meta/v1/types.go`): the API server drops the
+/// others from every object's metadata, as decoding into `ObjectMeta` does upstream.
+pub fn is_object_meta_field(name: &str) -> bool {
+    OBJECT_META.iter().any(|(field, _)| *field == name)
+}
+
 fn well_typed(kind: Kind, v: &Value) -> bool {
     match kind {
         Kind::Str => v.is_string(),
@@ -283,6 +289,13 @@ mod tests {
         );
         assert!(errors.is_empty(), "{errors:?}");
         s
+    }
+
+    #[test]
+    fn object_meta_fields_are_known_by_name() {
+        assert!(is_object_meta_field("labels"));
+        assert!(is_object_meta_field("managedFields"));
+        assert!(!is_object_meta_field("color"));
     }
 
     #[test]

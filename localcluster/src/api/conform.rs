@@ -25,25 +25,6 @@ pub fn scope(info: &ResourceInfo, opts: &WriteOpts) -> rivulet_kube_merge::Scope
     }
 }
 
-/// `ObjectMeta` fields (API `meta/v1/types.go`).
-const OBJECT_META_FIELDS: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
-
 /// Drop fields the kind does not have (metadata for every kind, top-level fields for built-ins
 /// with a fixed shape), as decoding into Go types does upstream; with `fieldValidation=Strict`
 /// they are a 400 instead.
@@ -52,7 +33,7 @@ fn prune_unknown(info: &ResourceInfo, obj: &mut Value, opts: &WriteOpts) -> ApiR
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         let extra: Vec<String> = meta
             .keys()
-            .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
+            .filter(|k| !rivulet_kube_schema::is_object_meta_field(k))
             .cloned()
             .collect();
         for k in extra {
@@ -74,15 +55,16 @@ fn prune_unknown(info: &ResourceInfo, obj: &mut Value, opts: &WriteOpts) -> ApiR
             unknown.push(k);
         }
     }
+    refuse_unknown_if_strict(opts, &unknown)
+}
+
+/// Under `fieldValidation=Strict`, fields the kind does not have are a 400, as upstream's strict
+/// decoding; otherwise they were just dropped.
+fn refuse_unknown_if_strict(opts: &WriteOpts, unknown: &[String]) -> ApiResult<()> {
     if opts.validation == FieldValidation::Strict && !unknown.is_empty() {
-        let fields: Vec<String> = unknown
-            .iter()
-            .map(|p| rivulet_kube_schema::unknown_field_message(p))
-            .collect();
-        return Err(ApiError::bad_request(format!(
-            "strict decoding error: {}",
-            fields.join(", ")
-        )));
+        return Err(ApiError::bad_request(
+            rivulet_kube_schema::strict_decoding_message(unknown),
+        ));
     }
     Ok(())
 }
@@ -97,16 +79,7 @@ pub fn to_kind(
     prune_unknown(info, obj, opts)?;
     if let Some(schema) = &info.schema {
         let pruned = schema.coerce(obj);
-        if opts.validation == FieldValidation::Strict && !pruned.is_empty() {
-            let fields: Vec<String> = pruned
-                .iter()
-                .map(|p| rivulet_kube_schema::unknown_field_message(p))
-                .collect();
-            return Err(ApiError::bad_request(format!(
-                "strict decoding error: {}",
-                fields.join(", ")
-            )));
-        }
+        refuse_unknown_if_strict(opts, &pruned)?;
         let errors = schema.validate(obj);
         if !errors.is_empty() {
             let name = obj["metadata"]["name"].as_str().unwrap_or_default();

@@ -313,6 +313,10 @@ async fn run(envs: usize, functions: usize, resync: u64) {
     let extensions = rivulet_localcluster_agent::server_extensions(&agent_config);
     server.create_hooks = extensions.create_hooks;
     server.pod_logs = Some(extensions.pod_logs);
+    // The bench, the node agent and the controller all connect from 127.0.0.1, and the
+    // controller alone opens hundreds of connections at start-up (one per concurrent request):
+    // the default cap of 512 per client address reset the bench's own creates.
+    server.connections.max_per_client = 16_384;
     let cluster = LocalCluster::start(server).await.unwrap();
     let kubeconfig = cluster.kubeconfig_path().to_path_buf();
     let client = rivulet_testing::client_for(&kubeconfig).await.unwrap();

@@ -13,6 +13,7 @@ use crate::mqtrigger::objects::ConnectorConfig;
 use crate::offloading::OffloadingConfig;
 use crate::runtime::Metrics;
 use crate::runtime::leader::Stop;
+use crate::shared::Caches;
 use crate::trigger_tasks::TriggerCalls;
 use crate::{
     environment, function, httptrigger, kubewatcher, mqtrigger, offloading, package, timetrigger,
@@ -63,12 +64,16 @@ pub fn start(
     metrics: &Metrics,
     stop: &Stop,
 ) -> impl Future<Output = ()> + use<> {
+    // Each kind is watched once for the whole set; the reconcilers take their stores and
+    // subscriptions here, before the watches start.
+    let caches = Caches::new(client);
     let mut set = JoinSet::new();
     spawn_named(
         &mut set,
         "environment",
         environment::reconciler::run(
             client.clone(),
+            &caches,
             settings.pods.clone(),
             settings.offloading.resource.clone(),
             metrics.clone(),
@@ -80,6 +85,7 @@ pub fn start(
         "function",
         function::reconciler::run(
             client.clone(),
+            &caches,
             settings.pods.clone(),
             metrics.clone(),
             stop.clone(),
@@ -88,13 +94,14 @@ pub fn start(
     spawn_named(
         &mut set,
         "package",
-        package::reconciler::run(client.clone(), metrics.clone(), stop.clone()),
+        package::reconciler::run(client.clone(), &caches, metrics.clone(), stop.clone()),
     );
     spawn_named(
         &mut set,
         "httptrigger",
         httptrigger::reconciler::run(
             client.clone(),
+            &caches,
             settings.router.clone(),
             metrics.clone(),
             stop.clone(),
@@ -105,6 +112,7 @@ pub fn start(
         "offloading",
         offloading::reconciler::run(
             client.clone(),
+            &caches,
             settings.offloading.clone(),
             metrics.clone(),
             stop.clone(),
@@ -130,20 +138,21 @@ pub fn start(
         "mqtrigger",
         mqtrigger::reconciler::run(
             client.clone(),
+            &caches,
             calls,
             settings.connectors.clone(),
             metrics.clone(),
             stop.clone(),
         ),
     );
-    async move {
+    caches.serve(async move {
         while let Some(stopped) = set.join_next().await {
             match stopped {
                 Ok(name) => tracing::info!("the {name} reconciler stopped"),
                 Err(e) => tracing::error!("a reconciler failed: {e}"),
             }
         }
-    }
+    })
 }
 
 fn spawn_named(

@@ -20,6 +20,7 @@ pub mod offloading;
 pub mod package;
 pub mod placement;
 pub mod runtime;
+pub mod shared;
 pub mod timetrigger;
 pub mod trigger_status;
 pub mod trigger_tasks;

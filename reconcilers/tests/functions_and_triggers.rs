@@ -25,6 +25,7 @@ use rivulet_api::{Function, HTTPTrigger, Package};
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
 use rivulet_reconcilers::runtime::Metrics;
+use rivulet_reconcilers::shared::Caches;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::{Value, json};
 
@@ -75,6 +76,15 @@ impl Running {
     }
 }
 
+/// Aborts a background task when the test scope ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn start_reconcilers(client: &Client) -> Running {
     start_reconcilers_with(client, &Metrics::new())
 }
@@ -84,29 +94,37 @@ fn start_reconcilers_with(client: &Client, metrics: &Metrics) -> Running {
     let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
     };
-    let function = tokio::spawn(rivulet_reconcilers::function::reconciler::run(
+    // The three share their caches, as in `all::start`.
+    let caches = Caches::new(client);
+    let function = rivulet_reconcilers::function::reconciler::run(
         client.clone(),
+        &caches,
         PoolPodConfig::default(),
         metrics.clone(),
         shutdown(stopped.clone()),
-    ));
-    let package = tokio::spawn(rivulet_reconcilers::package::reconciler::run(
+    );
+    let package = rivulet_reconcilers::package::reconciler::run(
         client.clone(),
+        &caches,
         metrics.clone(),
         shutdown(stopped.clone()),
-    ));
-    let httptrigger = tokio::spawn(rivulet_reconcilers::httptrigger::reconciler::run(
+    );
+    let httptrigger = rivulet_reconcilers::httptrigger::reconciler::run(
         client.clone(),
+        &caches,
         RouterService {
             namespace: "rivulet".into(),
             name: "router".into(),
         },
         metrics.clone(),
         shutdown(stopped),
-    ));
+    );
+    let reconcilers = tokio::spawn(caches.serve(async move {
+        futures::join!(function, package, httptrigger);
+    }));
     Running {
         stop,
-        tasks: vec![function, package, httptrigger],
+        tasks: vec![reconcilers],
     }
 }
 
@@ -304,11 +322,14 @@ async fn newdeploy_objects_are_applied_once_and_collected_with_the_function() {
             instance: None,
         },
     );
-    let ctx = Arc::new(rivulet_reconcilers::function::reconciler::Context {
-        client: client.clone(),
-        pods: PoolPodConfig::default(),
+    let caches = Caches::new(&client);
+    let ctx = Arc::new(rivulet_reconcilers::function::reconciler::Context::new(
+        client.clone(),
+        &caches,
+        PoolPodConfig::default(),
         recorder,
-    });
+    ));
+    let _caches = AbortOnDrop(tokio::spawn(caches.serve(std::future::pending::<()>())));
     let functions: Api<Function> = Api::namespaced(client.clone(), "apps");
     let before = tc.cluster.resource_version();
     let current = Arc::new(functions.get("resize").await.unwrap());

@@ -19,6 +19,7 @@ use rivulet_api::MessageQueueTrigger;
 use rivulet_reconcilers::delivery::DeliveryConfig;
 use rivulet_reconcilers::mqtrigger::objects::ConnectorConfig;
 use rivulet_reconcilers::runtime::Metrics;
+use rivulet_reconcilers::shared::Caches;
 use rivulet_reconcilers::trigger_tasks::TriggerCalls;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::{Value, json};
@@ -71,8 +72,10 @@ async fn keda_connectors_follow_triggers_and_report_every_problem() {
     let client = cluster.client.clone();
     install_crds(&client).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let reconciler = tokio::spawn(rivulet_reconcilers::mqtrigger::reconciler::run(
+    let caches = Caches::new(&client);
+    let reconciler = rivulet_reconcilers::mqtrigger::reconciler::run(
         client.clone(),
+        &caches,
         TriggerCalls {
             router_url: "http://router.fission:8889".into(),
             delivery: DeliveryConfig::default(),
@@ -84,7 +87,8 @@ async fn keda_connectors_follow_triggers_and_report_every_problem() {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|s| *s).await;
         },
-    ));
+    );
+    let reconciler = tokio::spawn(caches.serve(reconciler));
 
     create::<MessageQueueTrigger>(
         &client,

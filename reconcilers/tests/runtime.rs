@@ -20,6 +20,7 @@ use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::environment::reconciler::run as run_environment;
 use rivulet_reconcilers::runtime::leader::{self, Election, LeaseConfig, Stop};
 use rivulet_reconcilers::runtime::{Health, HealthServer, Metrics};
+use rivulet_reconcilers::shared::Caches;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -203,8 +204,11 @@ async fn a_leader_that_loses_the_lease_stops_its_reconcilers_without_touching_po
             move |stop: Stop| {
                 terms.started.fetch_add(1, Ordering::SeqCst);
                 terms.running.fetch_add(1, Ordering::SeqCst);
+                // Each term builds its caches, as `all::start` does.
+                let caches = Caches::new(&client);
                 let reconciler = run_environment(
                     client.clone(),
+                    &caches,
                     PoolPodConfig::default(),
                     None,
                     metrics.clone(),
@@ -212,7 +216,7 @@ async fn a_leader_that_loses_the_lease_stops_its_reconcilers_without_touching_po
                 );
                 let terms = terms.clone();
                 async move {
-                    reconciler.await;
+                    caches.serve(reconciler).await;
                     terms.running.fetch_sub(1, Ordering::SeqCst);
                 }
             },
@@ -390,15 +394,18 @@ async fn metrics_grow_with_reconciles_and_health_endpoints_answer() {
     assert_eq!(get(addr, "/nope").await.unwrap().0, 404);
 
     let (stop, stopped) = oneshot::channel::<()>();
-    let reconciler = tokio::spawn(run_environment(
+    let caches = Caches::new(&client);
+    let reconciler = run_environment(
         client.clone(),
+        &caches,
         PoolPodConfig::default(),
         None,
         metrics.clone(),
         async move {
             let _ = stopped.await;
         },
-    ));
+    );
+    let reconciler = tokio::spawn(caches.serve(reconciler));
     let total = r#"rivulet_reconcile_total{reconciler="environment"}"#;
     let (status, before) = get(addr, "/metrics").await.unwrap();
     assert_eq!(status, 200);

@@ -14,11 +14,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
 };
-use kube::runtime::WatchStreamExt as _;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, reflector, watcher};
+
 use kube::{Api, Client, Resource, ResourceExt};
 use rivulet_api::environment::placement_split;
 use rivulet_api::keys::{executor_types, fission_labels};
@@ -38,6 +38,7 @@ use super::status::{Observed, build_status};
 use crate::offloading::decision::Current;
 use crate::offloading::desired::known_clusters;
 use crate::placement::{LOCAL_CLUSTER, discover_clusters, select_clusters, split};
+use crate::shared::{Caches, Change, objects};
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-environment";
@@ -430,40 +431,42 @@ fn placement_shape(node: &Node) -> u64 {
 /// Turns node watch events into "placement may have changed" triggers: a node added, removed, or
 /// changed in a field placement reads; not heartbeats.
 fn placement_changes(
-    events: impl futures::Stream<Item = Result<watcher::Event<Node>, watcher::Error>>,
+    events: impl futures::Stream<Item = Change<Node>>,
 ) -> impl futures::Stream<Item = ()> {
     let mut shapes: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     events.filter_map(move |event| {
         let trigger = match event {
-            Ok(watcher::Event::Apply(node) | watcher::Event::InitApply(node)) => {
+            watcher::Event::Apply(node) | watcher::Event::InitApply(node) => {
                 let shape = placement_shape(&node);
                 let initial = shapes.is_empty();
                 shapes.insert(node.name_any(), shape) != Some(shape) && !initial
             }
-            Ok(watcher::Event::Delete(node)) => {
+            watcher::Event::Delete(node) => {
                 shapes.remove(&node.name_any());
                 true
             }
-            Ok(watcher::Event::InitDone) => true,
-            Ok(watcher::Event::Init) | Err(_) => false,
+            watcher::Event::InitDone => true,
+            watcher::Event::Init => false,
         };
         std::future::ready(trigger.then_some(()))
     })
 }
 
-/// Runs the environment reconciler until `shutdown` resolves.
-pub fn run(
+/// Runs the environment reconciler until `shutdown` resolves. Environments and Nodes come from
+/// the shared `caches`; warm pods are watched here (no other reconciler reads them).
+pub fn run<S>(
     client: Client,
+    caches: &Caches,
     pool: PoolPodConfig,
     offloading: Option<ApiResource>,
     metrics: crate::runtime::Metrics,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> impl Future<Output = ()> {
-    let (nodes, writer) = reflector::store::<Node>();
-    let node_changes = placement_changes(reflector(
-        writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff(),
-    ));
+    shutdown: S,
+) -> impl Future<Output = ()> + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
+    let nodes = caches.nodes.store();
+    let node_changes = placement_changes(caches.nodes.subscribe());
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -483,12 +486,12 @@ pub fn run(
         executor_types::POOLMGR,
         fission_labels::MANAGED
     ));
-    let controller = Controller::new(
-        Api::<Environment>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    );
-    let environments = controller.store();
-    let controller = controller.owns(Api::<Pod>::all(client.clone()), pool_pods);
+    let environments = caches.environments.store();
+    let controller = Controller::for_shared_stream(
+        objects(caches.environments.subscribe()),
+        environments.clone(),
+    )
+    .owns(Api::<Pod>::all(client.clone()), pool_pods);
     // Remote pods wait for a Ready offloading: when one changes (it turns Ready, or stops being
     // Ready), the Environments of its namespace look again at once.
     let controller = match offloading {

@@ -12,11 +12,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, PartialObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rivulet_api::keys::conditions::{READY, REASON_INVALID_SPEC};
 use rivulet_api::keys::executor_types;
@@ -31,6 +31,7 @@ use super::deploy::{DeployObjects, build_container, build_newdeploy, object_name
 use super::reaper::{Policy, SpecializedPod, pods_to_reap};
 use super::refs::{NotReady, Resolved, check, ref_namespace};
 use crate::environment::pool_pod::PoolPodConfig;
+use crate::shared::{Caches, changed_by, objects};
 use rivulet_api::conditions::{Wanted, set};
 
 /// Field manager of every write this reconciler makes.
@@ -61,6 +62,33 @@ pub struct Context {
     pub pods: PoolPodConfig,
     /// Event recorder.
     pub recorder: Recorder,
+    /// Every Environment (shared cache).
+    pub environments: Store<Environment>,
+    /// Every Package (shared cache).
+    pub packages: Store<Package>,
+    /// Metadata of every Secret (shared cache).
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// Metadata of every ConfigMap (shared cache).
+    pub configmaps: Store<PartialObjectMeta<ConfigMap>>,
+    /// The Deployments of newdeploy and container functions (shared cache).
+    pub deployments: Store<Deployment>,
+}
+
+impl Context {
+    /// A context reading references from `caches` (which must be served for reconciles to
+    /// proceed: they wait for the initial lists).
+    pub fn new(client: Client, caches: &Caches, pods: PoolPodConfig, recorder: Recorder) -> Self {
+        Self {
+            client,
+            pods,
+            recorder,
+            environments: caches.environments.store(),
+            packages: caches.packages.store(),
+            secrets: caches.secrets.store(),
+            configmaps: caches.configmaps.store(),
+            deployments: caches.function_deployments.store(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Context {
@@ -101,6 +129,9 @@ pub enum Error {
         /// Cause.
         source: kube::Error,
     },
+    /// A shared cache stopped before its initial list (the controller is stopping).
+    #[error("a shared cache stopped before listing")]
+    CacheClosed,
 }
 
 impl Error {
@@ -111,6 +142,7 @@ impl Error {
             Self::Read { .. } => "read",
             Self::Apply { .. } => "apply",
             Self::Status { .. } => "status",
+            Self::CacheClosed => "cache_closed",
         }
     }
 }
@@ -135,33 +167,43 @@ pub async fn reconcile(function: Arc<Function>, ctx: Arc<Context>) -> Result<Act
     }
 
     let spec = &function.spec;
-    let environment: Option<Environment> = get_opt(
-        &ctx.client,
+    // References come from the shared caches, which every change of them re-triggers.
+    for ready in [
+        crate::cache::wait_ready(&ctx.environments).await,
+        crate::cache::wait_ready(&ctx.packages).await,
+        crate::cache::wait_ready(&ctx.secrets).await,
+        crate::cache::wait_ready(&ctx.configmaps).await,
+        crate::cache::wait_ready(&ctx.deployments).await,
+    ] {
+        if !ready {
+            return Err(Error::CacheClosed);
+        }
+    }
+    let environment = lookup(
+        &ctx.environments,
         ref_namespace(&spec.environment.namespace, &function),
         &spec.environment.name,
-    )
-    .await?;
-    let package: Option<Package> = get_opt(
-        &ctx.client,
+    );
+    let package = lookup(
+        &ctx.packages,
         ref_namespace(&spec.package.packageref.namespace, &function),
         &spec.package.packageref.name,
-    )
-    .await?;
+    );
     let mut resolved = Resolved {
-        environment: environment.as_ref(),
-        package: package.as_ref(),
+        environment: environment.as_deref(),
+        package: package.as_deref(),
         ..Resolved::default()
     };
     let mut rv_count: u64 = 0;
     for r in spec.secrets.iter().flatten() {
-        match get_opt::<Secret>(&ctx.client, &namespace, &r.name).await? {
-            Some(s) => rv_count += resource_version(&s),
+        match lookup(&ctx.secrets, &namespace, &r.name) {
+            Some(s) => rv_count += resource_version(s.as_ref()),
             None => resolved.missing_secrets.push(r.name.clone()),
         }
     }
     for r in spec.configmaps.iter().flatten() {
-        match get_opt::<ConfigMap>(&ctx.client, &namespace, &r.name).await? {
-            Some(c) => rv_count += resource_version(&c),
+        match lookup(&ctx.configmaps, &namespace, &r.name) {
+            Some(c) => rv_count += resource_version(c.as_ref()),
             None => resolved.missing_configmaps.push(r.name.clone()),
         }
     }
@@ -350,6 +392,11 @@ async fn remove_other_executors(
             continue;
         }
         let name = object_name(executor, &function.name_any(), &namespace, &uid);
+        // The three are created together, Deployment first: without it there is nothing to
+        // delete (this saves 6 requests per new poolmgr Function).
+        if lookup(&ctx.deployments, &namespace, &name).is_none() {
+            continue;
+        }
         delete_if_present::<Deployment>(&ctx.client, &namespace, &name).await?;
         delete_if_present::<Service>(&ctx.client, &namespace, &name).await?;
         delete_if_present::<HorizontalPodAutoscaler>(&ctx.client, &namespace, &name).await?;
@@ -376,24 +423,15 @@ where
     }
 }
 
-async fn get_opt<K>(client: &Client, namespace: &str, name: &str) -> Result<Option<K>, Error>
+/// `namespace/name` in a cache (`None` for an empty name: an unset reference).
+fn lookup<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<K>>
 where
-    K: Resource<Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
+    K: Resource<DynamicType = ()> + Clone + 'static,
 {
     if name.is_empty() {
-        return Ok(None);
+        return None;
     }
-    Api::<K>::namespaced(client.clone(), namespace)
-        .get_opt(name)
-        .await
-        .map_err(|source| Error::Read {
-            what: format!("{} {namespace}/{name}", K::kind(&K::DynamicType::default())),
-            source,
-        })
+    store.get(&ObjectRef::new(name).within(namespace))
 }
 
 fn resource_version(object: &impl Resource) -> u64 {
@@ -499,42 +537,44 @@ fn referrers(
         .collect()
 }
 
-/// Runs the function reconciler and the idle reaper until `shutdown` resolves.
-pub fn run(
+/// What the function reconciler reads of an Environment: its spec and labels (newdeploy pods
+/// carry them), not its status, which changes all the time while its pool fills.
+fn environment_inputs(env: &Environment) -> (Option<i64>, Option<BTreeMap<String, String>>) {
+    (env.metadata.generation, env.metadata.labels.clone())
+}
+
+/// Runs the function reconciler and the idle reaper until `shutdown` resolves. Functions and
+/// their references come from the shared `caches`.
+pub fn run<S>(
     client: Client,
+    caches: &Caches,
     pods: PoolPodConfig,
     metrics: crate::runtime::Metrics,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> impl Future<Output = ()> {
+    shutdown: S,
+) -> impl Future<Output = ()> + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        pods,
-        recorder: Recorder::new(client.clone(), reporter),
-    });
-    let controller = Controller::new(
-        Api::<Function>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    );
-    let store = controller.store();
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context::new(client.clone(), caches, pods, recorder));
+    let store = caches.functions.store();
+    let controller =
+        Controller::for_shared_stream(objects(caches.functions.subscribe()), store.clone());
     let (by_env, by_pkg) = (store.clone(), store.clone());
     let (stop_reaper, reaper_stopped) = tokio::sync::watch::channel(false);
-    let reaper = tokio::spawn(reap_loop(client.clone(), store, reaper_stopped));
+    let reaper = tokio::spawn(reap_loop(client, store, reaper_stopped));
     let shutdown = async move {
         shutdown.await;
         let _ = stop_reaper.send(true);
     };
     let controller = controller
-        .owns(
-            Api::<Deployment>::all(client.clone()),
-            watcher::Config::default().labels("executorType in (newdeploy,container)"),
-        )
-        .watches(
-            Api::<Environment>::all(client.clone()),
-            watcher::Config::default(),
+        .owns_shared_stream(objects(caches.function_deployments.subscribe()))
+        .watches_shared_stream(
+            changed_by(caches.environments.subscribe(), environment_inputs),
             move |env| {
                 referrers(
                     &by_env,
@@ -544,18 +584,14 @@ pub fn run(
                 )
             },
         )
-        .watches(
-            Api::<Package>::all(client),
-            watcher::Config::default(),
-            move |pkg| {
-                referrers(
-                    &by_pkg,
-                    &pkg.namespace().unwrap_or_default(),
-                    &pkg.name_any(),
-                    false,
-                )
-            },
-        )
+        .watches_shared_stream(objects(caches.packages.subscribe()), move |pkg| {
+            referrers(
+                &by_pkg,
+                &pkg.namespace().unwrap_or_default(),
+                &pkg.name_any(),
+                false,
+            )
+        })
         .graceful_shutdown_on(shutdown)
         .run(
             metrics.instrument("function", reconcile, Error::metric_label),

@@ -9,11 +9,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rivulet_api::keys::conditions::{READY, REASON_INVALID_SPEC};
 use rivulet_api::validation::validate_http_trigger;
@@ -23,6 +23,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::ingress::{RouterService, build_ingress};
+use crate::shared::{Caches, objects};
 use rivulet_api::conditions::{Wanted, set};
 
 /// Field manager of this reconciler's writes.
@@ -49,6 +50,8 @@ pub struct Context {
     pub client: Client,
     /// Every HTTPTrigger (conflicts are decided among all of them).
     pub triggers: Store<HTTPTrigger>,
+    /// Every Function (shared cache): the route table resolves references against them.
+    pub functions: Store<Function>,
     /// The router Service Ingresses point at.
     pub router: RouterService,
     /// Event recorder.
@@ -82,14 +85,6 @@ pub enum Error {
         /// Cause.
         source: kube::Error,
     },
-    /// Listing the namespace's functions failed.
-    #[error("listing functions for {trigger}: {source}")]
-    Functions {
-        /// namespace/name.
-        trigger: String,
-        /// Cause.
-        source: kube::Error,
-    },
     /// Writing the status failed.
     #[error("writing status of {trigger}: {source}")]
     Status {
@@ -106,7 +101,6 @@ impl Error {
         match self {
             Self::Ingress { .. } => "ingress",
             Self::Finalizer { .. } => "finalizer",
-            Self::Functions { .. } => "list_functions",
             Self::Status { .. } => "status",
         }
     }
@@ -198,18 +192,17 @@ pub async fn reconcile(trigger: Arc<HTTPTrigger>, ctx: Arc<Context>) -> Result<A
             .iter()
             .map(|t| t.as_ref().clone())
             .collect();
-        // Triggers only reach functions of their own namespace.
-        let functions = Api::<Function>::namespaced(
-            ctx.client.clone(),
-            &trigger.namespace().unwrap_or_default(),
-        )
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::Functions {
-            trigger: key.clone(),
-            source,
-        })?
-        .items;
+        // Triggers only reach functions of their own namespace. The cache holds every Function
+        // event that triggered this reconcile: it is updated before the event is handed on.
+        crate::cache::wait_ready(&ctx.functions).await;
+        let namespace = trigger.namespace();
+        let functions: Vec<Function> = ctx
+            .functions
+            .state()
+            .iter()
+            .filter(|f| f.namespace() == namespace)
+            .map(|f| f.as_ref().clone())
+            .collect();
         let table = RouteTable::build(&triggers, &functions, RouteTableOptions::default());
         route_condition(&trigger, table.issues())
     } else {
@@ -365,18 +358,21 @@ fn route_of(trigger: &HTTPTrigger) -> (Option<String>, Option<String>) {
     (trigger.spec.host.clone().filter(|h| !h.is_empty()), path)
 }
 
-/// Runs the httptrigger reconciler until `shutdown` resolves.
-pub fn run(
+/// Runs the httptrigger reconciler until `shutdown` resolves. Triggers and Functions come from
+/// the shared `caches`.
+pub fn run<S>(
     client: Client,
+    caches: &Caches,
     router: RouterService,
     metrics: crate::runtime::Metrics,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> impl Future<Output = ()> {
-    let controller = Controller::new(
-        Api::<HTTPTrigger>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    );
-    let triggers = controller.store();
+    shutdown: S,
+) -> impl Future<Output = ()> + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
+    let triggers = caches.http_triggers.store();
+    let controller =
+        Controller::for_shared_stream(objects(caches.http_triggers.subscribe()), triggers.clone());
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -384,15 +380,15 @@ pub fn run(
     let ctx = Arc::new(Context {
         client: client.clone(),
         triggers: triggers.clone(),
+        functions: caches.functions.store(),
         router,
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: Recorder::new(client, reporter),
     });
     let (by_function, by_route) = (triggers.clone(), triggers);
     controller
-        .watches(
-            Api::<Function>::all(client.clone()),
-            watcher::Config::default(),
-            move |function: Function| {
+        .watches_shared_stream(
+            objects(caches.functions.subscribe()),
+            move |function: Arc<Function>| {
                 let (ns, name) = (
                     function.namespace().unwrap_or_default(),
                     function.name_any(),
@@ -413,10 +409,9 @@ pub fn run(
                     .collect::<Vec<_>>()
             },
         )
-        .watches(
-            Api::<HTTPTrigger>::all(client),
-            watcher::Config::default(),
-            move |changed: HTTPTrigger| {
+        .watches_shared_stream(
+            objects(caches.http_triggers.subscribe()),
+            move |changed: Arc<HTTPTrigger>| {
                 let route = route_of(&changed);
                 by_route
                     .state()

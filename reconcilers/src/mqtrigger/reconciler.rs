@@ -9,7 +9,10 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PartialObjectMeta, Patch,
+    PatchParams,
+};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
@@ -23,6 +26,7 @@ use super::objects::{AUTH_SUFFIX, ConnectorConfig, Desired, KEDA_API_VERSION, bu
 use super::reasons;
 use crate::merge::MergeError;
 use crate::runtime::Metrics;
+use crate::shared::{self, Caches};
 use crate::trigger_status::StatusWriter;
 use crate::trigger_tasks::TriggerCalls;
 use rivulet_api::conditions::Wanted;
@@ -393,13 +397,17 @@ pub fn error_policy(
 }
 
 /// Runs the mqtrigger reconciler until `shutdown` resolves.
-pub fn run(
+pub fn run<S>(
     client: Client,
+    caches: &Caches,
     calls: TriggerCalls,
     connectors: ConnectorConfig,
     metrics: Metrics,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> impl Future<Output = ()> {
+    shutdown: S,
+) -> impl Future<Output = ()> + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
     let reporter = kube::runtime::events::Reporter {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -422,7 +430,7 @@ pub fn run(
         )
         // KEDA being installed (or removed) re-checks every trigger at once.
         .watches(
-            Api::<CustomResourceDefinition>::all(client.clone()),
+            Api::<CustomResourceDefinition>::all(client),
             watcher::Config::default(),
             move |crd: CustomResourceDefinition| {
                 let keda = crd.spec.group == "keda.sh";
@@ -434,11 +442,11 @@ pub fn run(
                     .collect::<Vec<_>>()
             },
         )
-        // So does the referenced Secret appearing or changing its keys.
-        .watches(
-            Api::<Secret>::all(client),
-            watcher::Config::default(),
-            move |secret: Secret| {
+        // So does the referenced Secret appearing or changing its keys (the shared cache of
+        // Secret metadata: any change moves the resourceVersion).
+        .watches_shared_stream(
+            shared::objects(caches.secrets.subscribe()),
+            move |secret: Arc<PartialObjectMeta<Secret>>| {
                 let (namespace, name) = (secret.namespace(), secret.name_any());
                 by_secret
                     .state()

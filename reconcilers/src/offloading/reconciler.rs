@@ -12,14 +12,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::runtime::WatchStreamExt as _;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, reflector, watcher};
+use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rivulet_api::Environment;
 use rivulet_api::keys::liqo;
@@ -30,6 +29,7 @@ use tracing::{info, warn};
 use super::decision::{Conflict, Current, Decision, decide, reasons, remote_pods};
 use super::desired::{DesiredOffloading, OffloadingConfig, desired_offloading, known_clusters};
 use crate::placement::discover_clusters;
+use crate::shared::{Caches, objects};
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-offloading";
@@ -446,54 +446,58 @@ pub fn error_policy(namespace: Arc<Namespace>, error: &Error, _ctx: Arc<Context>
 }
 
 /// Runs the offloading reconciler until `shutdown` resolves. Without a served
-/// `NamespaceOffloading` API (`config.resource` is `None`) it logs once and idles.
-pub async fn run(
+/// `NamespaceOffloading` API (`config.resource` is `None`) it logs once and idles, and takes
+/// nothing from the shared `caches` (an unread subscription would hold their watches back).
+pub fn run<S>(
     client: Client,
+    caches: &Caches,
     config: OffloadingConfig,
     metrics: crate::runtime::Metrics,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
+    shutdown: S,
+) -> impl Future<Output = ()> + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
     let Some(resource) = config.resource.clone() else {
         info!(
             "offloading.liqo.io NamespaceOffloading is not served (Liqo not installed): the \
              offloading reconciler idles and pools stay in the local cluster"
         );
-        shutdown.await;
-        return;
+        return shutdown.left_future();
     };
-    controller(client, &resource, config, metrics, shutdown).await;
+    controller(client, caches, &resource, config, metrics, shutdown).right_future()
 }
 
-fn controller(
+fn controller<S>(
     client: Client,
+    caches: &Caches,
     resource: &ApiResource,
     config: OffloadingConfig,
     metrics: crate::runtime::Metrics,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> impl Future<Output = ()> {
-    let (nodes, node_writer) = reflector::store::<Node>();
+    shutdown: S,
+) -> impl Future<Output = ()> + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
     // Every node event triggers a pass over all namespaces (a pass writes nothing when
     // converged). The environment reconciler's heartbeat filter is private to it.
-    let node_changes = reflector(
-        node_writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff(),
-    )
-    .filter_map(|_| std::future::ready(Some(())));
+    let node_changes = caches
+        .nodes
+        .subscribe()
+        .filter_map(|_| std::future::ready(Some(())));
     let ctx = Arc::new(Context::new(
         client.clone(),
         resource.clone(),
         config,
-        nodes,
+        caches.nodes.store(),
     ));
     Controller::new(
         Api::<Namespace>::all(client.clone()),
         watcher::Config::default(),
     )
-    .watches(
-        Api::<Environment>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-        |env| namespace_of(&env),
-    )
+    .watches_shared_stream(objects(caches.environments.subscribe()), |env| {
+        namespace_of(env.as_ref())
+    })
     .watches_with(
         Api::<DynamicObject>::all_with(client, resource),
         resource.clone(),

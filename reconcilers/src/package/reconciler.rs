@@ -7,9 +7,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rivulet_api::Package;
 use rivulet_api::keys::conditions::READY;
@@ -18,6 +18,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::status::desired_status;
+use crate::shared::{Caches, objects};
 
 /// Field manager of this reconciler's writes.
 pub const FIELD_MANAGER: &str = "rivulet-package";
@@ -115,22 +116,26 @@ pub fn error_policy(package: Arc<Package>, error: &Error, _ctx: Arc<Context>) ->
 }
 
 /// Runs the package reconciler until `shutdown` resolves.
-pub fn run(
+pub fn run<S>(
     client: Client,
+    caches: &Caches,
     metrics: crate::runtime::Metrics,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> impl Future<Output = ()> {
+    shutdown: S,
+) -> impl Future<Output = ()> + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
     let ctx = Arc::new(Context {
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: Recorder::new(client, reporter),
     });
-    Controller::new(
-        Api::<Package>::all(client),
-        watcher::Config::default().any_semantic(),
+    Controller::for_shared_stream(
+        objects(caches.packages.subscribe()),
+        caches.packages.store(),
     )
     .graceful_shutdown_on(shutdown)
     .run(

@@ -393,6 +393,19 @@ pub fn not_found<G>() -> Response<ProxyBody<G>> {
     response
 }
 
+/// 401 on the internal listener for a request without the installation's bearer token.
+pub fn unauthorized<G>() -> Response<ProxyBody<G>> {
+    let mut response = text_response(
+        StatusCode::UNAUTHORIZED,
+        "the router's internal listener calls functions only for Rivulet's controller: send \
+         Authorization: Bearer <router internal token> (docs/router.md, \"Internal listener\")",
+    );
+    response
+        .headers_mut()
+        .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+    response
+}
+
 /// 405 with `Allow` and an empty body (mux writes no body; `Allow` is Rivulet's addition, which
 /// RFC 9110 requires).
 pub fn method_not_allowed<G>(allow: &str) -> Response<ProxyBody<G>> {

@@ -66,6 +66,10 @@ pub struct RouterConfig {
     pub workers: usize,
     /// Installation key of fetcher tokens; `None` for fetchers without `--token-file`.
     pub fetcher_key: Option<FetcherKey>,
+    /// Bearer token the internal listener requires for function calls (health and metrics stay
+    /// open): [`FetcherKey::router_internal_token`], which trigger deliveries present. `None`
+    /// leaves the listener open to whoever reaches it.
+    pub internal_token: Option<String>,
 }
 
 impl Default for RouterConfig {
@@ -87,6 +91,7 @@ impl Default for RouterConfig {
             proxy: ProxyConfig::default(),
             workers: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             fetcher_key: None,
+            internal_token: None,
         }
     }
 }
@@ -329,6 +334,17 @@ struct Listeners {
     servers: Vec<JoinHandle<()>>,
 }
 
+/// The worker threads and the listeners handing them connections.
+async fn serve(
+    config: &RouterConfig,
+    state: &Arc<server::State>,
+    stop: &watch::Receiver<bool>,
+) -> Result<(Listeners, workers::Workers), RouterError> {
+    let (dispatch, workers) = workers::Workers::start(config.workers, state, config.proxy, stop)
+        .map_err(RouterError::Workers)?;
+    Ok((listen(config, dispatch, stop).await?, workers))
+}
+
 async fn listen(
     config: &RouterConfig,
     workers: workers::Dispatch,
@@ -410,6 +426,10 @@ impl Router {
             activity: activity::start(client.clone(), config.activity_interval),
             metrics: metrics.clone(),
             metrics_on_internal: config.metrics_addr.is_none(),
+            internal_token: config
+                .fetcher_key
+                .as_ref()
+                .map(FetcherKey::router_internal_token),
         });
         background.push(follow_pods(
             state.clone(),
@@ -437,15 +457,7 @@ impl Router {
         ));
 
         let (shutdown, stop) = watch::channel(false);
-        let started = workers::Workers::start(config.workers, &state, config.proxy, &stop)
-            .map_err(RouterError::Workers);
-        let listeners = match started {
-            Ok((dispatch, workers)) => listen(&config, dispatch, &stop)
-                .await
-                .map(|listeners| (listeners, workers)),
-            Err(error) => Err(error),
-        };
-        let (listeners, workers) = match listeners {
+        let (listeners, workers) = match serve(&config, &state, &stop).await {
             Ok(started) => started,
             Err(error) => {
                 for task in background {

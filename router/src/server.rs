@@ -17,6 +17,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rivulet_api::{ExecutorType, Function};
+use subtle::ConstantTimeEq as _;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -73,6 +74,9 @@ pub struct State {
     pub metrics: Metrics,
     /// `/metrics` is served on the internal listener.
     pub metrics_on_internal: bool,
+    /// The bearer token the internal listener requires for function calls (derived from the
+    /// fetcher key); `None` without a key.
+    pub internal_token: Option<String>,
 }
 
 impl State {
@@ -116,6 +120,19 @@ pub async fn serve_connection(
     }
 }
 
+/// Whether a request on the internal listener carries its token (always, without a key).
+fn internal_caller(state: &State, request: &Request<Incoming>) -> bool {
+    let Some(token) = &state.internal_token else {
+        return true;
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .unwrap_or_default();
+    bool::from(presented.ct_eq(token.as_bytes()))
+}
+
 async fn handle(
     request: Request<Incoming>,
     state: Arc<State>,
@@ -130,6 +147,7 @@ async fn handle(
             return Ok(metrics_or_404(&state, path));
         }
         Port::Internal if path == "/router-healthz" => return Ok(ok()),
+        Port::Internal if !internal_caller(&state, &request) => return Ok(proxy::unauthorized()),
         Port::Internal | Port::Public => {}
     }
     let listener = if port == Port::Public {

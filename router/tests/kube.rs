@@ -888,3 +888,61 @@ async fn a_pod_that_refuses_connections_is_evicted_and_deleted() {
     assert_eq!(reply.body, format!("hello from hello at {}", healthy.ip));
     assert!(router.shutdown().await);
 }
+
+/// With an installation key, the internal listener (which calls any function by name) answers
+/// function calls only with the router internal token derived from it; health stays open, and
+/// the public listener is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_internal_listener_calls_functions_only_with_the_installation_token() {
+    let tc = cluster().await;
+    let key = rivulet_api::specialize::FetcherKey::from_file_bytes(&[b'k'; 32]).unwrap();
+    let token = key.router_internal_token();
+    let router = start_router(
+        tc.client.clone(),
+        RouterConfig {
+            internal_token: Some(token.clone()),
+            fetcher_key: Some(key),
+            ..config()
+        },
+    )
+    .await;
+    let internal = router.internal_addr;
+    let denied = get(internal, "/fission-function/nothing").await;
+    assert_eq!(denied.status, StatusCode::UNAUTHORIZED, "{denied:?}");
+    assert_eq!(denied.headers["www-authenticate"], "Bearer");
+    assert!(
+        denied.body.contains("Authorization: Bearer"),
+        "{}",
+        denied.body
+    );
+    let wrong = send(
+        internal,
+        "GET",
+        "/fission-function/nothing",
+        &[("authorization", "Bearer 0000")],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let bearer = format!("Bearer {token}");
+    let allowed = send(
+        internal,
+        "GET",
+        "/fission-function/nothing",
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(
+        allowed.status,
+        StatusCode::NOT_FOUND,
+        "routed, no such function"
+    );
+    assert_eq!(
+        get(internal, "/router-healthz").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(router.public_addr, "/router-healthz").await.status,
+        StatusCode::OK
+    );
+    assert!(router.shutdown().await);
+}

@@ -69,6 +69,13 @@ impl FetcherKey {
         hex(&self.mac(&["fetcher-token/", env_uid]))
     }
 
+    /// The token trigger deliveries present on the router's internal listener, which calls any
+    /// function by name: only the controller (which holds the key) may use it. A different
+    /// message from every fetcher token, so neither can stand in for the other.
+    pub fn router_internal_token(&self) -> String {
+        hex(&self.mac(&["router-internal"]))
+    }
+
     /// A short public name of this key: shows which key is in use (logs, pod hash) without
     /// revealing it or any token.
     pub fn fingerprint(&self) -> String {
@@ -115,6 +122,17 @@ mod tests {
 
     fn key() -> FetcherKey {
         FetcherKey::from_file_bytes(&FetcherKey::file_text(&[7; 32]).into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_router_internal_token_is_its_own_derivation() {
+        // Vector from Python's hmac module: hmac.new(b"k" * 32, b"router-internal", sha256).
+        let key = FetcherKey::from_file_bytes(&[b'k'; 32]).unwrap();
+        assert_eq!(
+            key.router_internal_token(),
+            "7dbcbac1762e7791e1d7155441a1ffeed3eaa2fe37001e15211ebed18c9e9b57"
+        );
+        assert_ne!(key.router_internal_token(), key.token_for(""));
     }
 
     #[test]

@@ -102,6 +102,14 @@ fn workloads_are_restricted_probed_and_sized() {
             assert!(c["resources"]["limits"]["memory"].is_string(), "{who}");
             assert_eq!(c["image"], "ghcr.io/rivulet-dev/rivulet:0.1.0", "{who}");
         }
+        // Secret volumes are root-owned: only a group-readable mode and the pod's fsGroup let
+        // the non-root user read them, and nobody else.
+        for volume in pod["volumes"].as_array().into_iter().flatten() {
+            if volume["secret"].is_object() {
+                assert_eq!(volume["secret"]["defaultMode"], 0o440, "{who}");
+                assert_eq!(pod["securityContext"]["fsGroup"], 65532, "{who}");
+            }
+        }
         let budget = of_kind(&objects, "PodDisruptionBudget")
             .into_iter()
             .find(|b| name(b) == who);

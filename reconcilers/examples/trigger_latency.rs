@@ -32,7 +32,7 @@ use kube::api::{PostParams, WatchEvent, WatchParams};
 use kube::{Api, ResourceExt};
 use rivulet_api::KubernetesWatchTrigger;
 use rivulet_reconcilers::delivery::DeliveryConfig;
-use rivulet_reconcilers::runtime::Metrics;
+use rivulet_reconcilers::support::Metrics;
 use rivulet_reconcilers::trigger_tasks::TriggerCalls;
 use rivulet_testing::TestCluster;
 use serde_json::json;

@@ -11,9 +11,9 @@ use crate::environment::pool_pod::PoolPodConfig;
 use crate::httptrigger::ingress::RouterService;
 use crate::mqtrigger::objects::ConnectorConfig;
 use crate::offloading::OffloadingConfig;
-use crate::runtime::Metrics;
-use crate::runtime::leader::Stop;
-use crate::shared::Caches;
+use crate::support::Metrics;
+use crate::support::leader::Stop;
+use crate::support::shared::Caches;
 use crate::trigger_tasks::TriggerCalls;
 use crate::{
     environment, function, httptrigger, kubewatcher, mqtrigger, offloading, package, timetrigger,
@@ -57,7 +57,7 @@ impl Default for Settings {
 /// Starts every reconciler on its own task; the future resolves when all have stopped after
 /// `stop` fired (each finishes the reconciles in flight first). Dropping the future cancels them
 /// (they live in a `JoinSet`), which is how a supervisor bounds the grace:
-/// [`crate::runtime::leader::while_leader`].
+/// [`crate::support::leader::while_leader`].
 pub fn start(
     client: &Client,
     settings: &Settings,

@@ -7,7 +7,6 @@
 //! plan that converges a pool).
 
 pub mod all;
-pub mod cache;
 pub mod delivery;
 pub mod environment;
 pub mod function;
@@ -19,8 +18,12 @@ pub mod mqtrigger;
 pub mod offloading;
 pub mod package;
 pub mod placement;
-pub mod runtime;
-pub mod shared;
+pub mod support;
 pub mod timetrigger;
 pub mod trigger_status;
 pub mod trigger_tasks;
+
+/// The old name of [`support`], kept only for `operator/src/cmd/up.rs` until it says `support`
+/// (issue 17.5: "runtime" means an Environment's language runtime container).
+#[doc(hidden)]
+pub use support as runtime;

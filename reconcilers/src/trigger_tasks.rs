@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::delivery::{Deliverer, DeliveryConfig, Invocation, Outcome};
-use crate::runtime::Metrics;
+use crate::support::Metrics;
 
 /// What every task of one trigger kind shares.
 #[derive(Clone)]

@@ -70,13 +70,13 @@ fn start_controller(client: &Client) -> tokio::sync::oneshot::Sender<()> {
     let shutdown = async move {
         let _ = stopped.await;
     };
-    let caches = rivulet_reconcilers::shared::Caches::new(client);
+    let caches = rivulet_reconcilers::support::shared::Caches::new(client);
     let reconciler = run(
         client.clone(),
         &caches,
         PoolPodConfig::default(),
         Some(offloading_resource()),
-        rivulet_reconcilers::runtime::Metrics::new(),
+        rivulet_reconcilers::support::Metrics::new(),
         shutdown,
     );
     tokio::spawn(caches.serve(reconciler));

@@ -24,8 +24,8 @@ use kube::{Api, Client};
 use rivulet_api::{Function, HTTPTrigger, Package};
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
-use rivulet_reconcilers::runtime::Metrics;
-use rivulet_reconcilers::shared::Caches;
+use rivulet_reconcilers::support::Metrics;
+use rivulet_reconcilers::support::shared::Caches;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::{Value, json};
 

@@ -17,8 +17,8 @@ use kube::{Api, Client, ResourceExt};
 use rivulet_api::Environment;
 use rivulet_reconcilers::all::{self, Settings};
 use rivulet_reconcilers::offloading::OffloadingConfig;
-use rivulet_reconcilers::runtime::Metrics;
-use rivulet_reconcilers::runtime::leader::Stop;
+use rivulet_reconcilers::support::Metrics;
+use rivulet_reconcilers::support::leader::Stop;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::json;
 

@@ -21,7 +21,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use rivulet_api::{KubernetesWatchTrigger, TimeTrigger};
 use rivulet_reconcilers::delivery::DeliveryConfig;
-use rivulet_reconcilers::runtime::Metrics;
+use rivulet_reconcilers::support::Metrics;
 use rivulet_reconcilers::trigger_tasks::TriggerCalls;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::{Value, json};

@@ -1,6 +1,6 @@
 //! `rivulet controller`: the reconcilers against any cluster (in-cluster config or `KUBECONFIG`),
 //! with leader election on a Lease, Prometheus metrics and health endpoints
-//! (`rivulet_reconcilers::runtime`).
+//! (`rivulet_reconcilers::support`).
 //!
 //! Shutdown (SIGINT or SIGTERM): the reconcilers stop taking new work and finish the reconciles in
 //! flight, then the Lease is released (so a standby takes over at once), then the HTTP endpoints
@@ -18,9 +18,9 @@ use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
 use rivulet_reconcilers::mqtrigger::objects::ConnectorConfig;
 use rivulet_reconcilers::offloading::{MappingStrategy, OffloadingConfig};
-use rivulet_reconcilers::runtime::health::ReadinessCheck;
-use rivulet_reconcilers::runtime::leader::{self, DEFAULT_LEASE_NAME, LeaseConfig, Stop};
-use rivulet_reconcilers::runtime::{Health, HealthServer, Metrics};
+use rivulet_reconcilers::support::health::ReadinessCheck;
+use rivulet_reconcilers::support::leader::{self, DEFAULT_LEASE_NAME, LeaseConfig, Stop};
+use rivulet_reconcilers::support::{Health, HealthServer, Metrics};
 use tokio::sync::{oneshot, watch};
 
 #[derive(Debug, clap::Args)]

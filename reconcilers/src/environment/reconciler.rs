@@ -38,7 +38,7 @@ use super::status::{Observed, build_status};
 use crate::offloading::decision::Current;
 use crate::offloading::desired::known_clusters;
 use crate::placement::{LOCAL_CLUSTER, discover_clusters, select_clusters, split};
-use crate::shared::{Caches, Change, objects};
+use crate::support::shared::{Caches, Change, objects};
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-environment";
@@ -203,7 +203,7 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
 
-    crate::cache::wait_ready(&ctx.nodes).await;
+    crate::support::cache::wait_ready(&ctx.nodes).await;
     let nodes: Vec<Node> = ctx
         .nodes
         .state()
@@ -262,7 +262,7 @@ pub async fn reconcile(env: Arc<Environment>, ctx: Arc<Context>) -> Result<Actio
         )
         .await;
     }
-    let next = refill_wait.unwrap_or_else(crate::runtime::resync::period);
+    let next = refill_wait.unwrap_or_else(crate::support::resync::period);
     Ok(Action::requeue(next))
 }
 
@@ -459,7 +459,7 @@ pub fn run<S>(
     caches: &Caches,
     pool: PoolPodConfig,
     offloading: Option<ApiResource>,
-    metrics: crate::runtime::Metrics,
+    metrics: crate::support::Metrics,
     shutdown: S,
 ) -> impl Future<Output = ()> + use<S>
 where

@@ -31,7 +31,7 @@ use super::deploy::{DeployObjects, build_container, build_newdeploy, object_name
 use super::reaper::{Policy, SpecializedPod, pods_to_reap};
 use super::refs::{NotReady, Resolved, check, ref_namespace};
 use crate::environment::pool_pod::PoolPodConfig;
-use crate::shared::{Caches, changed_by, objects};
+use crate::support::shared::{Caches, changed_by, objects};
 use rivulet_api::conditions::{Wanted, set};
 
 /// Field manager of every write this reconciler makes.
@@ -169,11 +169,11 @@ pub async fn reconcile(function: Arc<Function>, ctx: Arc<Context>) -> Result<Act
     let spec = &function.spec;
     // References come from the shared caches, which every change of them re-triggers.
     for ready in [
-        crate::cache::wait_ready(&ctx.environments).await,
-        crate::cache::wait_ready(&ctx.packages).await,
-        crate::cache::wait_ready(&ctx.secrets).await,
-        crate::cache::wait_ready(&ctx.configmaps).await,
-        crate::cache::wait_ready(&ctx.deployments).await,
+        crate::support::cache::wait_ready(&ctx.environments).await,
+        crate::support::cache::wait_ready(&ctx.packages).await,
+        crate::support::cache::wait_ready(&ctx.secrets).await,
+        crate::support::cache::wait_ready(&ctx.configmaps).await,
+        crate::support::cache::wait_ready(&ctx.deployments).await,
     ] {
         if !ready {
             return Err(Error::CacheClosed);
@@ -271,7 +271,7 @@ pub async fn reconcile(function: Arc<Function>, ctx: Arc<Context>) -> Result<Act
         EventType::Warning
     };
     report(&function, &ctx, wanted, event).await?;
-    Ok(Action::requeue(crate::runtime::resync::period()))
+    Ok(Action::requeue(crate::support::resync::period()))
 }
 
 /// The environment is checked by [`check`] before any newdeploy build.
@@ -549,7 +549,7 @@ pub fn run<S>(
     client: Client,
     caches: &Caches,
     pods: PoolPodConfig,
-    metrics: crate::runtime::Metrics,
+    metrics: crate::support::Metrics,
     shutdown: S,
 ) -> impl Future<Output = ()> + use<S>
 where
@@ -627,7 +627,7 @@ async fn reap_loop(
             _ = stop.changed() => return,
             () = tokio::time::sleep(REAPER_INTERVAL) => {}
         }
-        if !crate::cache::wait_ready(&functions).await {
+        if !crate::support::cache::wait_ready(&functions).await {
             continue;
         }
         let list = match pods.list(&ListParams::default().labels(&selector)).await {

@@ -23,7 +23,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::ingress::{RouterService, build_ingress};
-use crate::shared::{Caches, objects};
+use crate::support::shared::{Caches, objects};
 use rivulet_api::conditions::{Wanted, set};
 
 /// Field manager of this reconciler's writes.
@@ -185,7 +185,7 @@ pub async fn reconcile(trigger: Arc<HTTPTrigger>, ctx: Arc<Context>) -> Result<A
     }
     let errors = validate_http_trigger(&trigger);
     let wanted = if errors.is_empty() {
-        crate::cache::wait_ready(&ctx.triggers).await;
+        crate::support::cache::wait_ready(&ctx.triggers).await;
         let triggers: Vec<HTTPTrigger> = ctx
             .triggers
             .state()
@@ -194,7 +194,7 @@ pub async fn reconcile(trigger: Arc<HTTPTrigger>, ctx: Arc<Context>) -> Result<A
             .collect();
         // Triggers only reach functions of their own namespace. The cache holds every Function
         // event that triggered this reconcile: it is updated before the event is handed on.
-        crate::cache::wait_ready(&ctx.functions).await;
+        crate::support::cache::wait_ready(&ctx.functions).await;
         let namespace = trigger.namespace();
         let functions: Vec<Function> = ctx
             .functions
@@ -364,7 +364,7 @@ pub fn run<S>(
     client: Client,
     caches: &Caches,
     router: RouterService,
-    metrics: crate::runtime::Metrics,
+    metrics: crate::support::Metrics,
     shutdown: S,
 ) -> impl Future<Output = ()> + use<S>
 where

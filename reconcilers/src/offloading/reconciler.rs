@@ -29,7 +29,7 @@ use tracing::{info, warn};
 use super::decision::{Conflict, Current, Decision, decide, reasons, remote_pods};
 use super::desired::{DesiredOffloading, OffloadingConfig, desired_offloading, known_clusters};
 use crate::placement::discover_clusters;
-use crate::shared::{Caches, objects};
+use crate::support::shared::{Caches, objects};
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-offloading";
@@ -205,7 +205,7 @@ pub async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<A
         // Namespace deletion removes the offloading; writes into it would be refused.
         return Ok(Action::await_change());
     }
-    crate::cache::wait_ready(&ctx.nodes).await;
+    crate::support::cache::wait_ready(&ctx.nodes).await;
     let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| (**n).clone()).collect();
     let ready = discover_clusters(&nodes);
     let known = known_clusters(&nodes);
@@ -301,7 +301,7 @@ pub async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<A
             return delete_when_unused(&ctx, &ns, &nodes).await;
         }
     }
-    Ok(Action::requeue(crate::runtime::resync::period()))
+    Ok(Action::requeue(crate::support::resync::period()))
 }
 
 /// Deletes Rivulet's offloading, unless pods still run remotely (their remote copies would be
@@ -340,7 +340,7 @@ async fn delete_when_unused(ctx: &Context, ns: &str, nodes: &[Node]) -> Result<A
             });
         }
     }
-    Ok(Action::requeue(crate::runtime::resync::period()))
+    Ok(Action::requeue(crate::support::resync::period()))
 }
 
 async fn apply(ctx: &Context, ns: &str, desired: &DesiredOffloading) -> Result<(), Error> {
@@ -452,7 +452,7 @@ pub fn run<S>(
     client: Client,
     caches: &Caches,
     config: OffloadingConfig,
-    metrics: crate::runtime::Metrics,
+    metrics: crate::support::Metrics,
     shutdown: S,
 ) -> impl Future<Output = ()> + use<S>
 where
@@ -473,7 +473,7 @@ fn controller<S>(
     caches: &Caches,
     resource: &ApiResource,
     config: OffloadingConfig,
-    metrics: crate::runtime::Metrics,
+    metrics: crate::support::Metrics,
     shutdown: S,
 ) -> impl Future<Output = ()> + use<S>
 where

@@ -18,7 +18,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::status::desired_status;
-use crate::shared::{Caches, objects};
+use crate::support::shared::{Caches, objects};
 
 /// Field manager of this reconciler's writes.
 pub const FIELD_MANAGER: &str = "rivulet-package";
@@ -119,7 +119,7 @@ pub fn error_policy(package: Arc<Package>, error: &Error, _ctx: Arc<Context>) ->
 pub fn run<S>(
     client: Client,
     caches: &Caches,
-    metrics: crate::runtime::Metrics,
+    metrics: crate::support::Metrics,
     shutdown: S,
 ) -> impl Future<Output = ()> + use<S>
 where

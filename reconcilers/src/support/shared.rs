@@ -145,7 +145,7 @@ where
         }
     }
 
-    /// A read handle on the store (ready once the initial list is in: [`crate::cache::wait_ready`]).
+    /// A read handle on the store (ready once the initial list is in: [`crate::support::cache::wait_ready`]).
     pub fn store(&self) -> Store<K> {
         self.used.store(true, Ordering::Relaxed);
         self.store.clone()

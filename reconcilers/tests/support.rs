@@ -1,4 +1,4 @@
-//! The controller runtime against a real API server (localcluster): leader election on a Lease
+//! The controller plumbing (`support`) against a real API server (localcluster): leader election on a Lease
 //! (one leader among two; graceful handover within the lease duration; a leader that loses the
 //! Lease stops its reconcilers without touching pods, and restarts them when it leads again), and
 //! the HTTP endpoints (`/metrics` counters that grow with reconciles, `/healthz`, `/readyz`).
@@ -18,9 +18,9 @@ use kube::{Api, Client, ResourceExt};
 use rivulet_api::Environment;
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::environment::reconciler::run as run_environment;
-use rivulet_reconcilers::runtime::leader::{self, Election, LeaseConfig, Stop};
-use rivulet_reconcilers::runtime::{Health, HealthServer, Metrics};
-use rivulet_reconcilers::shared::Caches;
+use rivulet_reconcilers::support::leader::{self, Election, LeaseConfig, Stop};
+use rivulet_reconcilers::support::{Health, HealthServer, Metrics};
+use rivulet_reconcilers::support::shared::Caches;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -31,9 +31,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{PostParams, WatchEvent, WatchParams};
 use kube::{Api, ResourceExt};
 use rivulet_api::KubernetesWatchTrigger;
-use rivulet_reconcilers::delivery::DeliveryConfig;
 use rivulet_reconcilers::support::Metrics;
-use rivulet_reconcilers::trigger_tasks::TriggerCalls;
+use rivulet_reconcilers::triggers::delivery::DeliveryConfig;
+use rivulet_reconcilers::triggers::tasks::TriggerCalls;
 use rivulet_testing::TestCluster;
 use serde_json::json;
 
@@ -72,7 +72,7 @@ async fn main() {
         delivery: DeliveryConfig::default(),
         metrics: Metrics::new(),
     };
-    tokio::spawn(rivulet_reconcilers::kubewatcher::run(
+    tokio::spawn(rivulet_reconcilers::triggers::kubewatcher::run(
         client.clone(),
         &calls,
         async move {

@@ -6,18 +6,17 @@ use std::future::Future;
 use kube::Client;
 use tokio::task::JoinSet;
 
-use crate::delivery::DeliveryConfig;
 use crate::environment::pool_pod::PoolPodConfig;
 use crate::httptrigger::ingress::RouterService;
-use crate::mqtrigger::objects::ConnectorConfig;
 use crate::offloading::OffloadingConfig;
 use crate::support::Metrics;
 use crate::support::leader::Stop;
 use crate::support::shared::Caches;
-use crate::trigger_tasks::TriggerCalls;
-use crate::{
-    environment, function, httptrigger, kubewatcher, mqtrigger, offloading, package, timetrigger,
-};
+use crate::triggers::delivery::DeliveryConfig;
+use crate::triggers::mqtrigger::objects::ConnectorConfig;
+use crate::triggers::tasks::TriggerCalls;
+use crate::triggers::{kubewatcher, mqtrigger, timetrigger};
+use crate::{environment, function, httptrigger, offloading, package};
 
 /// What the reconcilers need besides a client.
 #[derive(Clone, Debug)]

@@ -16,11 +16,11 @@ use kube::api::{
 };
 use kube::{Api, Client};
 use rivulet_api::MessageQueueTrigger;
-use rivulet_reconcilers::delivery::DeliveryConfig;
-use rivulet_reconcilers::mqtrigger::objects::ConnectorConfig;
 use rivulet_reconcilers::support::Metrics;
 use rivulet_reconcilers::support::shared::Caches;
-use rivulet_reconcilers::trigger_tasks::TriggerCalls;
+use rivulet_reconcilers::triggers::delivery::DeliveryConfig;
+use rivulet_reconcilers::triggers::mqtrigger::objects::ConnectorConfig;
+use rivulet_reconcilers::triggers::tasks::TriggerCalls;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::{Value, json};
 
@@ -73,7 +73,7 @@ async fn keda_connectors_follow_triggers_and_report_every_problem() {
     install_crds(&client).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let caches = Caches::new(&client);
-    let reconciler = rivulet_reconcilers::mqtrigger::reconciler::run(
+    let reconciler = rivulet_reconcilers::triggers::mqtrigger::reconciler::run(
         client.clone(),
         &caches,
         TriggerCalls {

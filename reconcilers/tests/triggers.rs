@@ -20,9 +20,9 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use rivulet_api::{KubernetesWatchTrigger, TimeTrigger};
-use rivulet_reconcilers::delivery::DeliveryConfig;
 use rivulet_reconcilers::support::Metrics;
-use rivulet_reconcilers::trigger_tasks::TriggerCalls;
+use rivulet_reconcilers::triggers::delivery::DeliveryConfig;
+use rivulet_reconcilers::triggers::tasks::TriggerCalls;
 use rivulet_testing::{TestCluster, eventually};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -59,12 +59,12 @@ impl Triggers {
             metrics: metrics.clone(),
         };
         let tasks = vec![
-            tokio::spawn(rivulet_reconcilers::kubewatcher::run(
+            tokio::spawn(rivulet_reconcilers::triggers::kubewatcher::run(
                 client.clone(),
                 &calls,
                 shutdown(stopped.clone()),
             )),
-            tokio::spawn(rivulet_reconcilers::timetrigger::run(
+            tokio::spawn(rivulet_reconcilers::triggers::timetrigger::run(
                 client.clone(),
                 &calls,
                 shutdown(stopped),

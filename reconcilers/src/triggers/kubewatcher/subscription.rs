@@ -8,7 +8,7 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use rivulet_api::KubernetesWatchTriggerSpec;
 use serde::Serialize;
 
-use crate::delivery::Invocation;
+use crate::triggers::delivery::Invocation;
 
 /// Header with the watch event type (`ADDED`, `MODIFIED`, `DELETED`).
 pub const EVENT_TYPE_HEADER: HeaderName = HeaderName::from_static("x-kubernetes-event-type");

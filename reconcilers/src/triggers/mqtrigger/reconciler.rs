@@ -27,8 +27,8 @@ use super::reasons;
 use crate::merge::MergeError;
 use crate::support::Metrics;
 use crate::support::shared::{self, Caches};
-use crate::trigger_status::StatusWriter;
-use crate::trigger_tasks::TriggerCalls;
+use crate::triggers::status::StatusWriter;
+use crate::triggers::tasks::TriggerCalls;
 use rivulet_api::conditions::Wanted;
 
 /// Field manager of this reconciler's writes.

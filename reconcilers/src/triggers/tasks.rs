@@ -21,8 +21,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::delivery::{Deliverer, DeliveryConfig, Invocation, Outcome};
 use crate::support::Metrics;
+use crate::triggers::delivery::{Deliverer, DeliveryConfig, Invocation, Outcome};
 
 /// What every task of one trigger kind shares.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use std::future::Future;
 use kube::Client;
 use rivulet_api::TimeTrigger;
 
-use crate::trigger_tasks::{TriggerCalls, run_triggers};
+use crate::triggers::tasks::{TriggerCalls, run_triggers};
 
 /// Reasons of the `Ready` condition and of Events.
 pub mod reasons {

@@ -19,9 +19,9 @@ use tracing::warn;
 
 use super::reasons;
 use super::schedule::Schedule;
-use crate::delivery::{Invocation, Outcome};
-use crate::trigger_status::StatusWriter;
-use crate::trigger_tasks::{StopSignal, TriggerContext, stopped};
+use crate::triggers::delivery::{Invocation, Outcome};
+use crate::triggers::status::StatusWriter;
+use crate::triggers::tasks::{StopSignal, TriggerContext, stopped};
 use rivulet_api::conditions::Wanted;
 
 /// Field manager of the timer's status writes.

@@ -19,9 +19,9 @@ use tracing::{debug, warn};
 
 use super::reasons;
 use super::subscription::{Subscription, invocation, newer_than};
-use crate::delivery::Outcome;
-use crate::trigger_status::StatusWriter;
-use crate::trigger_tasks::{StopSignal, TriggerContext, stopped};
+use crate::triggers::delivery::Outcome;
+use crate::triggers::status::StatusWriter;
+use crate::triggers::tasks::{StopSignal, TriggerContext, stopped};
 use rivulet_api::conditions::Wanted;
 
 /// Field manager of the kubewatcher's status writes.

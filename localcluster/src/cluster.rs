@@ -36,6 +36,10 @@ pub struct Config {
     pub pod_logs: Option<std::sync::Arc<dyn crate::hooks::PodLogs>>,
     /// Timeouts and the per-client cap of connections ([`crate::connections`]).
     pub connections: crate::connections::ConnectionLimits,
+    /// Create (and reconcile at start) the ClusterRole `rivulet:service-account-reader` bound to
+    /// every ServiceAccount: get anything, list and watch anything but Secrets. Default true;
+    /// off, ServiceAccounts can do only what stored RBAC grants them (least-privilege tests).
+    pub bootstrap_service_account_reader: bool,
 }
 
 impl Config {
@@ -48,6 +52,7 @@ impl Config {
             create_hooks: Vec::new(),
             pod_logs: None,
             connections: crate::connections::ConnectionLimits::default(),
+            bootstrap_service_account_reader: true,
         }
     }
 }
@@ -116,6 +121,7 @@ impl LocalCluster {
             bookmark_interval: config.bookmark_interval,
             create_hooks: config.create_hooks.clone(),
             pod_logs: config.pod_logs.clone(),
+            bootstrap_service_account_reader: config.bootstrap_service_account_reader,
         });
         ctx.rebuild_registry();
         seed(&ctx).await?;
@@ -233,5 +239,6 @@ async fn seed(ctx: &Ctx) -> Result<(), Error> {
             });
         }
     }
+    crate::api::authz::ensure_bootstrap(ctx).await;
     Ok(())
 }

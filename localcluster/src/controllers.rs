@@ -100,6 +100,10 @@ async fn handle(ctx: &Ctx, ev: &Event) {
         ("/serviceaccounts", true) if ev.key.name == DEFAULT_ACCOUNT => {
             ensure_default_account(ctx, &ns).await;
         }
+        // New or removed API groups change the bootstrap reader's list/watch rule.
+        ("apiextensions.k8s.io/customresourcedefinitions", _) => {
+            crate::api::authz::ensure_bootstrap(ctx).await;
+        }
         _ => {}
     }
     if ev.kind == EventType::Deleted {

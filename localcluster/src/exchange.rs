@@ -94,4 +94,21 @@ pub enum Caller {
     Admin,
     /// A ServiceAccount token (crate::tokens), still valid and, when pod-bound, its pod alive.
     ServiceAccount(crate::tokens::Claims),
+    /// Someone the admin impersonates (`Impersonate-User`, `Impersonate-Group`).
+    Impersonated(crate::rbac::User),
+}
+
+impl Caller {
+    /// The user RBAC judges; `None` for the admin, who may do anything (like system:masters)
+    /// and whose requests skip authorization entirely.
+    pub fn user(&self) -> Option<crate::rbac::User> {
+        match self {
+            Caller::Admin => None,
+            Caller::ServiceAccount(c) => Some(crate::rbac::User::service_account(
+                &c.namespace,
+                &c.service_account,
+            )),
+            Caller::Impersonated(u) => Some(u.clone()),
+        }
+    }
 }

@@ -100,7 +100,41 @@ pub async fn serve(
     }
 }
 
-fn caller(ctx: &Ctx, req: &Request<Incoming>) -> Option<Caller> {
+fn caller(ctx: &Ctx, req: &Request<Incoming>) -> Result<Caller, ApiError> {
+    let unauthorized = || ApiError::new(401, "Unauthorized", "Unauthorized");
+    let authenticated = bearer(ctx, req).ok_or_else(unauthorized)?;
+    let headers = req.headers();
+    let user = headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let groups: Vec<String> = headers
+        .get_all("impersonate-group")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let Some(user) = user else {
+        if groups.is_empty() {
+            return Ok(authenticated);
+        }
+        return Err(ApiError::bad_request(format!(
+            "requested {groups:?} without impersonating a user"
+        )));
+    };
+    // Only the admin may impersonate (kube-apiserver would ask RBAC for the `impersonate`
+    // verb; no ServiceAccount here needs it).
+    match &authenticated {
+        Caller::Admin => Ok(Caller::Impersonated(crate::rbac::User::impersonated(
+            &user, groups,
+        ))),
+        other => Err(crate::api::authz::impersonation_forbidden(
+            &other.user().map(|u| u.name).unwrap_or_default(),
+            &user,
+        )),
+    }
+}
+
+fn bearer(ctx: &Ctx, req: &Request<Incoming>) -> Option<Caller> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -123,8 +157,9 @@ fn caller(ctx: &Ctx, req: &Request<Incoming>) -> Option<Caller> {
 }
 
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
-    let Some(caller) = caller(&ctx, &req) else {
-        return error_response(&ApiError::new(401, "Unauthorized", "Unauthorized"));
+    let caller = match caller(&ctx, &req) {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
     };
     let header = |name: header::HeaderName| {
         req.headers()

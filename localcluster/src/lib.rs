@@ -22,6 +22,7 @@ mod http;
 pub mod kubeconfig;
 mod meta;
 pub mod private;
+pub mod rbac;
 mod registry;
 mod resources;
 mod selectors;

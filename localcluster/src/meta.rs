@@ -17,16 +17,40 @@ fn invalid(field: &str, value: &str, problems: &[String]) -> Cause {
     }
 }
 
-/// Check the metadata of an object about to be stored. `label_names` selects DNS-1123 label
-/// rules for the name (namespaces) instead of subdomain rules.
-pub fn validate(meta: &Value, label_names: bool) -> Vec<Cause> {
+/// What a kind's names must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    /// DNS-1123 label (namespaces).
+    Label,
+    /// DNS-1123 subdomain (most kinds).
+    Subdomain,
+    /// Any path segment (RBAC kinds, whose names hold `:` as in `system:basic-user`).
+    PathSegment,
+}
+
+/// Upstream's `path.IsValidPathSegmentName`.
+fn path_segment(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if name == "." || name == ".." {
+        out.push(format!("may not be '{name}'"));
+    }
+    for c in ["/", "%"] {
+        if name.contains(c) {
+            out.push(format!("may not contain '{c}'"));
+        }
+    }
+    out
+}
+
+/// Check the metadata of an object about to be stored, names under `rule`.
+pub fn validate(meta: &Value, rule: NameRule) -> Vec<Cause> {
     let mut causes = Vec::new();
     match meta["name"].as_str() {
         Some(name) => {
-            let problems = if label_names {
-                rivulet_kube_schema::dns1123_label(name)
-            } else {
-                rivulet_kube_schema::dns1123_subdomain(name)
+            let problems = match rule {
+                NameRule::Label => rivulet_kube_schema::dns1123_label(name),
+                NameRule::Subdomain => rivulet_kube_schema::dns1123_subdomain(name),
+                NameRule::PathSegment => path_segment(name),
             };
             if !problems.is_empty() {
                 causes.push(invalid("metadata.name", name, &problems));
@@ -123,31 +147,54 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(validate(&json!({"name": "a.b-c"}), false).is_empty());
-        assert_eq!(validate(&json!({"name": "Upper"}), false).len(), 1);
-        assert_eq!(validate(&json!({"name": "a.b"}), true).len(), 1);
-        assert_eq!(validate(&json!({}), false)[0].kind, "FieldValueRequired");
+        assert!(validate(&json!({"name": "a.b-c"}), NameRule::Subdomain).is_empty());
+        assert_eq!(
+            validate(&json!({"name": "Upper"}), NameRule::Subdomain).len(),
+            1
+        );
+        assert_eq!(validate(&json!({"name": "a.b"}), NameRule::Label).len(), 1);
+        assert!(validate(&json!({"name": "system:basic-user"}), NameRule::PathSegment).is_empty());
+        assert_eq!(
+            validate(&json!({"name": "a/b"}), NameRule::PathSegment).len(),
+            1
+        );
+        assert_eq!(
+            validate(&json!({}), NameRule::Subdomain)[0].kind,
+            "FieldValueRequired"
+        );
     }
 
     #[test]
     fn labels_annotations_finalizers() {
-        assert!(validate(&json!({"name": "x", "labels": {"app.kubernetes.io/name": "web"}, "finalizers": ["example.com/f"]}), false).is_empty());
+        assert!(validate(&json!({"name": "x", "labels": {"app.kubernetes.io/name": "web"}, "finalizers": ["example.com/f"]}), NameRule::Subdomain).is_empty());
         assert_eq!(
-            validate(&json!({"name": "x", "labels": {"bad key!": "v"}}), false).len(),
+            validate(
+                &json!({"name": "x", "labels": {"bad key!": "v"}}),
+                NameRule::Subdomain
+            )
+            .len(),
             1
         );
         assert_eq!(
-            validate(&json!({"name": "x", "labels": {"k": "bad value!"}}), false).len(),
+            validate(
+                &json!({"name": "x", "labels": {"k": "bad value!"}}),
+                NameRule::Subdomain
+            )
+            .len(),
             1
         );
         assert_eq!(
-            validate(&json!({"name": "x", "annotations": {"k": 3}}), false).len(),
+            validate(
+                &json!({"name": "x", "annotations": {"k": 3}}),
+                NameRule::Subdomain
+            )
+            .len(),
             1
         );
         assert_eq!(
             validate(
                 &json!({"name": "x", "finalizers": ["bad finalizer"]}),
-                false
+                NameRule::Subdomain
             )
             .len(),
             1

@@ -88,7 +88,10 @@ impl ResourceInfo {
     }
 
     pub fn verbs(&self) -> &'static [&'static str] {
-        let _ = self;
+        // Access reviews are questions, not stored objects: create is all they serve.
+        if self.is_review() {
+            return &["create"];
+        }
         &[
             "create",
             "delete",
@@ -99,6 +102,11 @@ impl ResourceInfo {
             "update",
             "watch",
         ]
+    }
+
+    /// An `authorization.k8s.io` review: answered at create, never stored (crate::api::reviews).
+    pub fn is_review(&self) -> bool {
+        !self.custom && self.group == "authorization.k8s.io"
     }
 
     pub fn subresources(&self) -> Vec<&'static str> {
@@ -342,6 +350,126 @@ const BUILTINS: &[Row] = &[
         extra: &[],
     },
     Row {
+        group: "networking.k8s.io",
+        version: "v1",
+        plural: "networkpolicies",
+        kind: "NetworkPolicy",
+        namespaced: true,
+        short: &["netpol"],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "policy",
+        version: "v1",
+        plural: "poddisruptionbudgets",
+        kind: "PodDisruptionBudget",
+        namespaced: true,
+        short: &["pdb"],
+        all: false,
+        status: true,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "roles",
+        kind: "Role",
+        namespaced: true,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterroles",
+        kind: "ClusterRole",
+        namespaced: false,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "rolebindings",
+        kind: "RoleBinding",
+        namespaced: true,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterrolebindings",
+        kind: "ClusterRoleBinding",
+        namespaced: false,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectaccessreviews",
+        kind: "SelfSubjectAccessReview",
+        namespaced: false,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectrulesreviews",
+        kind: "SelfSubjectRulesReview",
+        namespaced: false,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "subjectaccessreviews",
+        kind: "SubjectAccessReview",
+        namespaced: false,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "localsubjectaccessreviews",
+        kind: "LocalSubjectAccessReview",
+        namespaced: true,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        extra: &[],
+    },
+    Row {
         group: "apiextensions.k8s.io",
         version: "v1",
         plural: "customresourcedefinitions",
@@ -428,7 +556,17 @@ fn builtin_top_level_fields(group: &str, plural: &str) -> Option<&'static [&'sta
         | ("autoscaling", "horizontalpodautoscalers")
         | ("networking.k8s.io", "ingresses")
         | ("apiextensions.k8s.io", "customresourcedefinitions") => Some(&["spec", "status"]),
-        ("coordination.k8s.io", "leases") => Some(&["spec"]),
+        ("coordination.k8s.io", "leases") | ("networking.k8s.io", "networkpolicies") => {
+            Some(&["spec"])
+        }
+        ("policy", "poddisruptionbudgets") | ("authorization.k8s.io", _) => {
+            Some(&["spec", "status"])
+        }
+        ("rbac.authorization.k8s.io", "roles") => Some(&["rules"]),
+        ("rbac.authorization.k8s.io", "clusterroles") => Some(&["rules", "aggregationRule"]),
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
+            Some(&["subjects", "roleRef"])
+        }
         _ => None,
     }
 }

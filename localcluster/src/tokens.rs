@@ -8,8 +8,9 @@
 //! knows: the time, and whether the bound pod still exists (a pod-bound token dies with its
 //! pod, as in Kubernetes).
 //!
-//! What such a token may do is [`allows`]: read, Secrets only by name (full RBAC is the install
-//! issue's; docs/security.md).
+//! What such a token may do is RBAC's to say (crate::rbac): the token names the user
+//! `system:serviceaccount:<ns>:<name>`, in the groups `system:serviceaccounts`,
+//! `system:serviceaccounts:<ns>` and `system:authenticated`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -117,23 +118,6 @@ pub fn expiry(now: i64, seconds: i64, pod_bound: bool) -> (i64, i64) {
     }
 }
 
-/// Whether a ServiceAccount token may `verb` `resource` (of `group`): reads only, and Secrets
-/// one by one (`get`: a fetcher reads the Secrets its function names; listing them all is
-/// refused). `Err` is the reason, Kubernetes' wording.
-pub fn allows(claims: &Claims, verb: &str, group: &str, resource: &str) -> Result<(), String> {
-    let secret = group.is_empty() && resource == "secrets";
-    match verb {
-        "get" => return Ok(()),
-        "list" | "watch" if !secret => return Ok(()),
-        _ => {}
-    }
-    Err(format!(
-        "User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{group}\": a local \
-         cluster's ServiceAccount tokens may only read (get, list, watch; Secrets only by name)",
-        claims.user()
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,21 +159,5 @@ mod tests {
         assert_eq!(expiry(0, 3607, true), (EXTENDED_SECONDS, 3607));
         assert_eq!(expiry(0, 3607, false), (3607, 3607));
         assert_eq!(expiry(10, 600, true), (610, 610));
-    }
-
-    #[test]
-    fn service_accounts_read_and_get_secrets_only_by_name() {
-        let c = claims(0);
-        assert!(allows(&c, "get", "fission.io", "packages").is_ok());
-        assert!(allows(&c, "watch", "", "pods").is_ok());
-        assert!(allows(&c, "get", "", "secrets").is_ok());
-        assert!(allows(&c, "watch", "", "secrets").is_err());
-        let denied = allows(&c, "list", "", "secrets").unwrap_err();
-        assert!(
-            denied.contains("system:serviceaccount:default:default"),
-            "{denied}"
-        );
-        assert!(allows(&c, "create", "", "pods").is_err());
-        assert!(allows(&c, "patch", "fission.io", "functions").is_err());
     }
 }

@@ -11,8 +11,8 @@ use crate::api::status::{ApiError, ApiResult};
 use crate::api::table;
 use crate::api::watch::{self, WatchSpec};
 use crate::api::write::{self, Step};
-use crate::api::{Ctx, patch, protobuf, view_json, view_value};
-use crate::exchange::{Body, Caller, Req, bytes_response, json_response, stream_response};
+use crate::api::{Ctx, authz, patch, protobuf, view_json, view_value};
+use crate::exchange::{Body, Req, bytes_response, json_response, stream_response};
 use crate::registry::Catalog;
 use crate::resources::ResourceInfo;
 use crate::selectors::{get_path, set_path};
@@ -145,18 +145,27 @@ pub async fn resource(
         return Err(ApiError::path_not_found());
     }
     let ns = target.namespace.unwrap_or_default();
-    if let Caller::ServiceAccount(claims) = &req.caller {
+    if let Some(user) = req.caller.user() {
         let verb = verb(&req.method, target.name.is_some(), req.query.flag("watch"));
-        crate::tokens::allows(claims, verb, &info.group, &info.plural).map_err(
-            |why| match target.name {
-                Some(name) => ApiError::forbidden(&info.group_resource(), name, &why),
-                None => ApiError::new(
-                    403,
-                    "Forbidden",
-                    format!("{} is forbidden: {why}", info.group_resource()),
-                ),
-            },
-        )?;
+        let attrs = authz::attributes(
+            &info,
+            verb,
+            target.namespace,
+            target.name,
+            target.subresource,
+            req,
+        );
+        authz::check(ctx, &user, &attrs)?;
+    }
+    if info.is_review() {
+        if req.method != Method::POST || target.name.is_some() {
+            return Err(ApiError::method_not_allowed(
+                req.method.as_str(),
+                &info.group_resource(),
+            ));
+        }
+        let answer = authz::review(ctx, &info, ns, req, parse_body(req)?)?;
+        return Ok(json_response(201, &answer));
     }
     match (target.name, &req.method) {
         (None, &Method::GET) => collection_get(ctx, &info, target.namespace, req).await,

@@ -1,5 +1,6 @@
 //! The Kubernetes REST API: request handling on top of the store and the registry.
 
+pub mod authz;
 pub mod conform;
 pub mod discovery;
 pub mod events;
@@ -41,6 +42,8 @@ pub struct Ctx {
     pub create_hooks: Vec<Arc<dyn crate::hooks::CreateHook>>,
     /// Source of `pods/log` (a node agent), if any.
     pub pod_logs: Option<Arc<dyn crate::hooks::PodLogs>>,
+    /// Keep the bootstrap ClusterRole that lets every ServiceAccount read (crate::rbac::READER).
+    pub bootstrap_service_account_reader: bool,
 }
 
 impl crate::hooks::ObjectReader for Ctx {

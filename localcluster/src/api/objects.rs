@@ -261,8 +261,12 @@ fn spec_changed(a: &Value, b: &Value, status_subresource: bool) -> bool {
 
 /// Metadata and kind-specific validation, as field causes.
 pub fn validate(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
-    let label_names = info.group.is_empty() && info.plural == "namespaces";
-    let mut causes = meta::validate(&obj["metadata"], label_names);
+    let rule = match (info.group.as_str(), info.plural.as_str()) {
+        ("", "namespaces") => meta::NameRule::Label,
+        ("rbac.authorization.k8s.io", _) => meta::NameRule::PathSegment,
+        _ => meta::NameRule::Subdomain,
+    };
+    let mut causes = meta::validate(&obj["metadata"], rule);
     if info.group == "apiextensions.k8s.io" {
         causes.extend(validate_crd(obj));
     }

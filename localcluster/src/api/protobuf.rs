@@ -145,6 +145,58 @@ const TOKEN_REQUEST: &[Field] = &[
     f(3, "status", Ty::Ignore),
 ];
 
+/// `authorization.k8s.io/v1` ResourceAttributes (KK `staging/src/k8s.io/api/authorization/v1/
+/// generated.proto`); the selector attributes are not evaluated, so ignored.
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    f(1, "namespace", Ty::Str),
+    f(2, "verb", Ty::Str),
+    f(3, "group", Ty::Str),
+    f(4, "version", Ty::Str),
+    f(5, "resource", Ty::Str),
+    f(6, "subresource", Ty::Str),
+    f(7, "name", Ty::Str),
+    f(8, "fieldSelector", Ty::Ignore),
+    f(9, "labelSelector", Ty::Ignore),
+];
+
+const NON_RESOURCE_ATTRIBUTES: &[Field] = &[f(1, "path", Ty::Str), f(2, "verb", Ty::Str)];
+
+/// What `kubectl auth can-i <verb> <resource>` sends.
+const SELF_SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(
+        2,
+        "spec",
+        Ty::Msg(&[
+            f(1, "resourceAttributes", Ty::Msg(RESOURCE_ATTRIBUTES)),
+            f(2, "nonResourceAttributes", Ty::Msg(NON_RESOURCE_ATTRIBUTES)),
+        ]),
+    ),
+    f(3, "status", Ty::Ignore),
+];
+
+/// What `kubectl auth can-i --list` sends.
+const SELF_SUBJECT_RULES_REVIEW: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(&[f(1, "namespace", Ty::Str)])),
+    f(3, "status", Ty::Ignore),
+];
+
+const SUBJECT_ACCESS_REVIEW_SPEC: &[Field] = &[
+    f(1, "resourceAttributes", Ty::Msg(RESOURCE_ATTRIBUTES)),
+    f(2, "nonResourceAttributes", Ty::Msg(NON_RESOURCE_ATTRIBUTES)),
+    f(3, "user", Ty::Str),
+    f(4, "groups", Ty::Strs),
+    f(5, "extra", Ty::Ignore),
+    f(6, "uid", Ty::Str),
+];
+
+const SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(SUBJECT_ACCESS_REVIEW_SPEC)),
+    f(3, "status", Ty::Ignore),
+];
+
 const LABEL_SELECTOR: &[Field] = &[f(1, "matchLabels", Ty::StrMap)];
 
 const CONTAINER_PORT: &[Field] = &[
@@ -254,6 +306,26 @@ const KINDS: &[(&str, &str, &[Field])] = &[
     ("v1", "Service", SERVICE),
     ("apps/v1", "Deployment", DEPLOYMENT),
     ("authentication.k8s.io/v1", "TokenRequest", TOKEN_REQUEST),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        SELF_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectRulesReview",
+        SELF_SUBJECT_RULES_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SubjectAccessReview",
+        SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "LocalSubjectAccessReview",
+        SUBJECT_ACCESS_REVIEW,
+    ),
 ];
 
 /// A proto wire value.
@@ -444,7 +516,8 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             format!(
                 "the body of the request was in an unknown format ({MEDIA_TYPE} for {what}) - protobuf is understood \
                  for the kinds `kubectl create` sends (v1 Namespace, ConfigMap, Secret, ServiceAccount, Service, \
-                 apps/v1 Deployment and authentication.k8s.io/v1 TokenRequest); send JSON instead, for example \
+                 apps/v1 Deployment, authentication.k8s.io/v1 TokenRequest and the authorization.k8s.io/v1 \
+                 reviews); send JSON instead, for example \
                  `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`"
             ),
         )

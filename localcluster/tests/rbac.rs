@@ -1,0 +1,587 @@
+//! Issue 18.3: localcluster authorizes ServiceAccount callers with RBAC, as kube-apiserver does:
+//! Roles, ClusterRoles and their bindings from the store, 403s in kube-apiserver's words,
+//! `kubectl auth can-i` (SelfSubjectAccessReview, SelfSubjectRulesReview, impersonation by the
+//! admin), and the bootstrap reader role that keeps ServiceAccounts reading by default.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+mod common;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, ServiceAccount};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use serde_json::json;
+
+/// A cluster whose ServiceAccounts get no bootstrap read access: only stored RBAC counts.
+async fn strict(tag: &str) -> common::Env {
+    common::start_with(tag, |c| c.bootstrap_service_account_reader = false).await
+}
+
+/// Creates ServiceAccount `name` in `ns` (and `ns`) and returns a token for it.
+async fn account(env: &common::Env, ns: &str, name: &str) -> String {
+    env.kubectl(&["create", "namespace", ns], None);
+    let api: Api<ServiceAccount> = Api::namespaced(env.client.clone(), ns);
+    if api.get_opt(name).await.unwrap().is_none() {
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let req = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..TokenRequestSpec::default()
+        }),
+        ..TokenRequest::default()
+    };
+    api.create_token_request(name, &PostParams::default(), &req)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+        .unwrap()
+}
+
+fn client_with(env: &common::Env, token: &str) -> kube::Client {
+    let mut config = kube::Config::new(format!("https://{}", env.cluster.addr()).parse().unwrap());
+    config.root_cert = Some(vec![
+        rustls::pki_types::pem::PemObject::from_pem_slice(env.cluster.ca_pem().as_bytes())
+            .map(|c: rustls::pki_types::CertificateDer<'_>| c.to_vec())
+            .unwrap(),
+    ]);
+    config.auth_info.token = Some(token.to_string().into());
+    kube::Client::try_from(config).unwrap()
+}
+
+fn api_error<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> kube::core::Status {
+    match r {
+        Err(kube::Error::Api(e)) => *e,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+fn apply(env: &common::Env, yaml: &str) {
+    env.kubectl_ok(&["apply", "--server-side", "-f", "-"], Some(yaml));
+}
+
+/// `kubectl auth can-i ...` answering "yes" (exit 0) or "no" (exit 1).
+fn can_i(env: &common::Env, args: &[&str]) -> bool {
+    let mut all = vec!["auth", "can-i"];
+    all.extend_from_slice(args);
+    let out = env.kubectl(&all, None);
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match (out.status.code(), stdout.split(' ').next()) {
+        (Some(0), Some("yes")) => true,
+        (Some(1), Some("no")) => false,
+        _ => panic!(
+            "kubectl {all:?}: {out:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+const TEAM_A_POLICY: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: team-a}
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [pods/status]
+  verbs: [update, patch]
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: [one]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: sa-reads-pods, namespace: team-a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}
+subjects:
+- {kind: ServiceAccount, name: sa, namespace: team-a}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_bindings_a_token_is_denied_in_kube_apiservers_words() {
+    let env = strict("rbac-deny").await;
+    let token = account(&env, "default", "x").await;
+    let client = client_with(&env, &token);
+
+    let e = api_error(
+        Api::<Pod>::namespaced(client.clone(), "default")
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(e.code, 403);
+    assert_eq!(e.reason, "Forbidden");
+    assert_eq!(
+        e.message,
+        "pods is forbidden: User \"system:serviceaccount:default:x\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+    );
+    let e = api_error(
+        Api::<Deployment>::all(client.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(
+        e.message,
+        "deployments.apps is forbidden: User \"system:serviceaccount:default:x\" cannot list resource \"deployments\" in API group \"apps\" at the cluster scope"
+    );
+    let e = api_error(
+        Api::<ConfigMap>::namespaced(client.clone(), "default")
+            .get("c")
+            .await,
+    );
+    assert_eq!(
+        e.message,
+        "configmaps \"c\" is forbidden: User \"system:serviceaccount:default:x\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"default\""
+    );
+    // details: {name, group (when not core), kind = the resource}, as kube-apiserver's.
+    let (code, status) = raw(
+        &client,
+        "GET",
+        "/apis/apps/v1/namespaces/default/deployments/d",
+        None,
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert_eq!(
+        status["details"],
+        json!({"name": "d", "group": "apps", "kind": "deployments"})
+    );
+    // Discovery stays open to every authenticated caller.
+    client.list_api_groups().await.unwrap();
+    // So does asking about oneself (system:basic-user, bootstrapped like kube-apiserver's).
+    assert!(!can_i(&env, &["--token", &token, "list", "pods"]));
+}
+
+/// A request with `client`'s credentials; (status code, body).
+async fn raw(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(
+            body.map(|b| serde_json::to_vec(&b).unwrap())
+                .unwrap_or_default(),
+        )
+        .unwrap();
+    match client.request_text(req).await {
+        Ok(text) => (200, serde_json::from_str(&text).unwrap()),
+        Err(kube::Error::Api(status)) => (status.code, serde_json::to_value(&*status).unwrap()),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_binding_grants_exactly_its_rules_in_its_namespace() {
+    let env = strict("rbac-role").await;
+    let token = account(&env, "team-a", "sa").await;
+    env.kubectl(&["create", "namespace", "team-b"], None);
+    apply(&env, TEAM_A_POLICY);
+    for ns in ["team-a", "team-b"] {
+        env.kubectl_ok(&["-n", ns, "run", "p", "--image=x"], None);
+        for name in ["one", "two"] {
+            env.kubectl_ok(&["-n", ns, "create", "secret", "generic", name], None);
+        }
+    }
+    let client = client_with(&env, &token);
+    let pods_a: Api<Pod> = Api::namespaced(client.clone(), "team-a");
+    assert_eq!(
+        pods_a
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let pod = pods_a.get("p").await.unwrap();
+    // Its namespace only, and not cluster-wide.
+    let e = api_error(
+        Api::<Pod>::namespaced(client.clone(), "team-b")
+            .list(&ListParams::default())
+            .await,
+    );
+    assert!(
+        e.message.ends_with("in the namespace \"team-b\""),
+        "{}",
+        e.message
+    );
+    api_error(
+        Api::<Pod>::all(client.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    // Its verbs only: pods/status may be written, the pod itself not.
+    pods_a
+        .replace_status("p", &PostParams::default(), &pod)
+        .await
+        .unwrap();
+    let e = api_error(pods_a.replace("p", &PostParams::default(), &pod).await);
+    assert!(
+        e.message.contains("cannot update resource \"pods\""),
+        "{}",
+        e.message
+    );
+    let e = api_error(pods_a.delete("p", &DeleteParams::default()).await);
+    assert!(
+        e.message.contains("cannot delete resource \"pods\""),
+        "{}",
+        e.message
+    );
+    // resourceNames: one Secret by name, no other, no list.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "team-a");
+    secrets.get("one").await.unwrap();
+    let e = api_error(secrets.get("two").await);
+    assert_eq!(
+        e.message,
+        "secrets \"two\" is forbidden: User \"system:serviceaccount:team-a:sa\" cannot get resource \"secrets\" in API group \"\" in the namespace \"team-a\""
+    );
+    api_error(secrets.list(&ListParams::default()).await);
+    // Revoking the binding takes effect on the next request.
+    env.kubectl_ok(
+        &["-n", "team-a", "delete", "rolebinding", "sa-reads-pods"],
+        None,
+    );
+    api_error(pods_a.list(&ListParams::default()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_role_binding_grants_cluster_wide_and_a_role_binding_can_name_a_cluster_role() {
+    let env = strict("rbac-cluster").await;
+    let token = account(&env, "team-a", "sa").await;
+    apply(
+        &env,
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "rivulet:configmap-reader"}
+rules:
+- {apiGroups: [""], resources: [configmaps], verbs: [list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: deployment-editor}
+rules:
+- {apiGroups: [apps], resources: ["*"], verbs: ["*"]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "rivulet:configmap-reader"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "rivulet:configmap-reader"}
+subjects:
+- {kind: Group, name: "system:serviceaccounts:team-a", apiGroup: rbac.authorization.k8s.io}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: edit-deployments, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: deployment-editor}
+subjects:
+- {kind: ServiceAccount, name: sa, namespace: team-a}
+"#,
+    );
+    let client = client_with(&env, &token);
+    Api::<ConfigMap>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    api_error(
+        Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
+            .get("x")
+            .await,
+    );
+    // The ClusterRole through a RoleBinding: all of apps, in default only.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "d"},
+                "spec": {"selector": {"matchLabels": {"a": "b"}},
+                         "template": {"metadata": {"labels": {"a": "b"}},
+                                      "spec": {"containers": [{"name": "c", "image": "x"}]}}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    api_error(
+        Api::<Deployment>::namespaced(client.clone(), "team-a")
+            .list(&ListParams::default())
+            .await,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_auth_can_i_answers_for_tokens_and_for_impersonated_accounts() {
+    let env = strict("rbac-can-i").await;
+    let token = account(&env, "team-a", "sa").await;
+    apply(&env, TEAM_A_POLICY);
+    let sa = "--as=system:serviceaccount:team-a:sa";
+    for who in [vec!["--token", token.as_str()], vec![sa]] {
+        let ask = |args: &[&str]| {
+            let mut all = who.clone();
+            all.extend_from_slice(args);
+            can_i(&env, &all)
+        };
+        assert!(ask(&["list", "pods", "-n", "team-a"]), "{who:?}");
+        assert!(!ask(&[
+            "get",
+            "pods",
+            "--subresource=status",
+            "-n",
+            "team-a"
+        ]));
+        assert!(ask(&[
+            "update",
+            "pods",
+            "--subresource=status",
+            "-n",
+            "team-a"
+        ]));
+        assert!(!ask(&["delete", "pods", "-n", "team-a"]));
+        assert!(!ask(&["list", "pods", "-n", "team-b"]));
+        assert!(!ask(&["list", "pods", "-A"]));
+        assert!(ask(&["get", "secret/one", "-n", "team-a"]));
+        assert!(!ask(&["get", "secret/two", "-n", "team-a"]));
+    }
+    // The admin may do anything.
+    assert!(can_i(&env, &["delete", "nodes"]));
+    // `--list` prints the rules that apply in the namespace.
+    let listed = env.kubectl_ok(&["auth", "can-i", "--list", sa, "-n", "team-a"], None);
+    let line = |resource: &str| {
+        listed
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(resource))
+            .unwrap_or_else(|| panic!("{resource} in {listed}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(line("pods"), ["pods", "[]", "[]", "[get", "list", "watch]"]);
+    assert_eq!(
+        line("pods/status"),
+        ["pods/status", "[]", "[]", "[update", "patch]"]
+    );
+    assert_eq!(line("secrets"), ["secrets", "[]", "[one]", "[get]"]);
+    assert!(
+        listed.contains("selfsubjectaccessreviews.authorization.k8s.io"),
+        "{listed}"
+    );
+    let elsewhere = env.kubectl_ok(&["auth", "can-i", "--list", sa, "-n", "team-b"], None);
+    assert!(!elsewhere.contains("pods"), "{elsewhere}");
+    // A ServiceAccount may not impersonate.
+    let out = env.kubectl(
+        &[
+            "--token",
+            &token,
+            "--as=system:serviceaccount:kube-system:default",
+            "get",
+            "pods",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "serviceaccounts \"default\" is forbidden: User \"system:serviceaccount:team-a:sa\" cannot impersonate resource \"serviceaccounts\" in API group \"\" in the namespace \"kube-system\""
+        ),
+        "{stderr}"
+    );
+    let client = client_with(&env, &token);
+    let req = hyper::Request::builder()
+        .uri("/api/v1/namespaces/team-a/pods")
+        .header("impersonate-user", "admin")
+        .header("impersonate-group", "system:masters")
+        .body(Vec::new())
+        .unwrap();
+    let e = api_error(client.request_text(req).await);
+    assert_eq!(e.code, 403);
+    assert!(
+        e.message.starts_with("users \"admin\" is forbidden"),
+        "{}",
+        e.message
+    );
+    // The admin impersonating a group of masters may do anything.
+    assert!(can_i(
+        &env,
+        &[
+            "--as=someone",
+            "--as-group=system:masters",
+            "delete",
+            "nodes"
+        ]
+    ));
+    assert!(!can_i(&env, &["--as=someone", "delete", "nodes"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subject_access_reviews_answer_for_anyone_and_need_permission() {
+    let env = strict("rbac-sar").await;
+    let token = account(&env, "team-a", "sa").await;
+    apply(&env, TEAM_A_POLICY);
+    let review = |verb: &str, ns: &str| {
+        json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "system:serviceaccount:team-a:sa", "groups": ["system:serviceaccounts"],
+                     "resourceAttributes": {"verb": verb, "resource": "pods", "namespace": ns}}
+        })
+    };
+    let path = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+    let (code, allowed) = raw(&env.client, "POST", path, Some(review("list", "team-a"))).await;
+    assert_eq!(code, 200);
+    assert_eq!(allowed["status"]["allowed"], true);
+    assert_eq!(
+        allowed["status"]["reason"],
+        "RBAC: allowed by RoleBinding \"sa-reads-pods/team-a\" of Role \"pod-reader\" to ServiceAccount \"sa/team-a\""
+    );
+    let (_, denied) = raw(&env.client, "POST", path, Some(review("list", "team-b"))).await;
+    assert_eq!(denied["status"], json!({"allowed": false}));
+    // Asking about others is itself a permission.
+    let (code, status) = raw(
+        &client_with(&env, &token),
+        "POST",
+        path,
+        Some(review("list", "team-a")),
+    )
+    .await;
+    assert_eq!(code, 403, "{status}");
+    let (code, _) = raw(
+        &env.client,
+        "POST",
+        path,
+        Some(
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                    "spec": {"resourceAttributes": {"verb": "get"}}}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_bootstrap_reader_service_accounts_read_everything_but_secret_lists() {
+    let env = common::start("rbac-bootstrap").await;
+    let token = account(&env, "default", "x").await;
+    let sa = ["--token", token.as_str()];
+    let ask = |args: &[&str]| {
+        let mut all = sa.to_vec();
+        all.extend_from_slice(args);
+        can_i(&env, &all)
+    };
+    assert!(ask(&["list", "pods", "-A"]));
+    assert!(ask(&["watch", "deployments.apps", "-n", "x"]));
+    assert!(ask(&["get", "secrets/s"]));
+    assert!(!ask(&["list", "secrets"]));
+    assert!(!ask(&["create", "configmaps"]));
+    // A CRD's group joins the list/watch rule once it is served.
+    common::install_widgets(&env).await;
+    common::eventually(common::WAIT, "widgets listable", || async {
+        ask(&["list", "widgets.example.com"]).then_some(())
+    })
+    .await;
+    let reader = env.kubectl_ok(
+        &[
+            "get",
+            "clusterrole",
+            "rivulet:service-account-reader",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert!(reader.contains("example.com"), "{reader}");
+    // Off, the same account reads nothing.
+    let strict = strict("rbac-bootstrap-off").await;
+    let token = account(&strict, "default", "x").await;
+    assert!(!can_i(&strict, &["--token", &token, "get", "pods/p"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_network_policy_and_pdb_objects_apply_server_side() {
+    let env = strict("rbac-apply").await;
+    let manifests = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "fission:controller"}
+rules:
+- {apiGroups: [fission.io], resources: [functions, functions/status], verbs: [get, list, watch, update]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "fission:controller"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "fission:controller"}
+subjects: [{kind: ServiceAccount, name: controller, namespace: default}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: fetcher, namespace: default}
+rules:
+- {apiGroups: [""], resources: [secrets, configmaps], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: fetcher, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: fetcher}
+subjects: [{kind: ServiceAccount, name: fetcher}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: only-router, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: fn}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: router}}}]
+    ports: [{port: 8888, protocol: TCP}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: router, namespace: default}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: router}}
+"#;
+    let out = env.kubectl_ok(&["apply", "--server-side", "-f", "-"], Some(manifests));
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.ends_with("serverside-applied"))
+            .count(),
+        6,
+        "{out}"
+    );
+    // Applying again changes nothing.
+    let rv = env.cluster.resource_version();
+    env.kubectl_ok(&["apply", "--server-side", "-f", "-"], Some(manifests));
+    assert_eq!(env.cluster.resource_version(), rv);
+    let got = env.kubectl_ok(&["get", "netpol,pdb,role,rolebinding", "-o", "name"], None);
+    for want in [
+        "networkpolicy.networking.k8s.io/only-router",
+        "poddisruptionbudget.policy/router",
+        "role.rbac.authorization.k8s.io/fetcher",
+        "rolebinding.rbac.authorization.k8s.io/fetcher",
+    ] {
+        assert!(got.contains(want), "{want} in {got}");
+    }
+    // A ServiceAccount subject without namespace means the RoleBinding's.
+    let token = account(&env, "default", "fetcher").await;
+    assert!(can_i(&env, &["--token", &token, "get", "secrets/any"]));
+    assert!(!can_i(&env, &["--token", &token, "list", "secrets"]));
+}

@@ -580,50 +580,57 @@ impl Ctx {
         self.run_command(command).await.map(|_| ())
     }
 
-    /// Creates the object, or merge-patches it when it exists (KUTTL's apply).
+    /// Creates the object, or merge-patches it when it exists (KUTTL's apply: a partial object
+    /// updates only the fields it names).
     async fn apply(&self, object: &Object) -> Result<(), String> {
         let json = object.value.to_string();
-        let mut args = vec!["create", "-f", "-", "-o", "name"];
         let namespace_args = ["-n", self.namespace.as_str()];
+        let timeout = self.seconds(None);
+        let mut args = vec!["get", "-f", "-", "-o", "name"];
         if object.namespace().is_none() {
             args.extend(namespace_args);
         }
-        let timeout = self.seconds(None);
-        let created = self
+        let existing = self
             .kubectl
             .run(&args, Some(&json), timeout)
             .await
             .map_err(|e| e.to_string())?;
-        if created.success {
-            return Ok(());
-        }
-        if !created.stderr.contains("AlreadyExists") && !created.stderr.contains("already exists") {
+        let exists = if existing.success {
+            true
+        } else if existing.stderr.contains("NotFound") {
+            false
+        } else {
             return Err(format!(
-                "{}: creating {}: {}",
+                "{}: reading {}: {}",
                 object.file,
                 object.describe(&self.namespace),
-                created.stderr.trim()
+                existing.stderr.trim()
             ));
-        }
-        let mut args = vec![
-            "patch", "-f", "-", "--type", "merge", "-p", &json, "-o", "name",
-        ];
+        };
+        let mut args = if exists {
+            vec![
+                "patch", "-f", "-", "--type", "merge", "-p", &json, "-o", "name",
+            ]
+        } else {
+            vec!["create", "-f", "-", "-o", "name"]
+        };
         if object.namespace().is_none() {
             args.extend(namespace_args);
         }
-        let patched = self
+        let out = self
             .kubectl
             .run(&args, Some(&json), timeout)
             .await
             .map_err(|e| e.to_string())?;
-        if patched.success {
+        if out.success {
             Ok(())
         } else {
             Err(format!(
-                "{}: patching {}: {}",
+                "{}: {} {}: {}",
                 object.file,
+                if exists { "patching" } else { "creating" },
                 object.describe(&self.namespace),
-                patched.stderr.trim()
+                out.stderr.trim()
             ))
         }
     }

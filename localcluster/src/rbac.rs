@@ -375,6 +375,89 @@ pub fn rules_for(policy: &Policy, user: &User, namespace: &str) -> Vec<PolicyRul
     out
 }
 
+/// The parts of `servant` no rule of `owner` covers (kube's `validation.Covers`, used against
+/// privilege escalation): every servant rule is broken into one verb, group, resource and name
+/// (or URL) at a time, and a part is covered when some owner rule allows it. A servant `*` needs
+/// an owner `*`.
+pub fn uncovered(owner: &[PolicyRule], servant: &[PolicyRule]) -> Vec<PolicyRule> {
+    let one = |v: &str| vec![v.to_string()];
+    let mut missing = Vec::new();
+    for rule in servant {
+        let names: Vec<Option<&String>> = if rule.resource_names.is_empty() {
+            vec![None]
+        } else {
+            rule.resource_names.iter().map(Some).collect()
+        };
+        for verb in &rule.verbs {
+            for group in &rule.api_groups {
+                for resource in &rule.resources {
+                    for name in &names {
+                        let covered = owner.iter().any(|o| {
+                            has(&o.verbs, verb)
+                                && has(&o.api_groups, group)
+                                && o.resources.iter().any(|r| {
+                                    r == "*"
+                                        || r == resource
+                                        || resource.split_once('/').is_some_and(|(_, sub)| {
+                                            r.strip_prefix("*/") == Some(sub)
+                                        })
+                                })
+                                && (o.resource_names.is_empty()
+                                    || name.is_some_and(|n| o.resource_names.contains(n)))
+                        });
+                        if !covered {
+                            missing.push(PolicyRule {
+                                verbs: one(verb),
+                                api_groups: one(group),
+                                resources: one(resource),
+                                resource_names: name.map(|n| one(n)).unwrap_or_default(),
+                                ..PolicyRule::default()
+                            });
+                        }
+                    }
+                }
+            }
+            for url in &rule.non_resource_urls {
+                let covered = owner.iter().any(|o| {
+                    has(&o.verbs, verb)
+                        && o.non_resource_urls.iter().any(|u| {
+                            u == url || u.strip_suffix('*').is_some_and(|p| url.starts_with(p))
+                        })
+                });
+                if !covered {
+                    missing.push(PolicyRule {
+                        verbs: one(verb),
+                        non_resource_urls: one(url),
+                        ..PolicyRule::default()
+                    });
+                }
+            }
+        }
+    }
+    missing
+}
+
+/// A rule as kube's escalation errors print it (`compactString`).
+pub fn compact(rule: &PolicyRule) -> String {
+    let list = |name: &str, v: &[String]| {
+        (!v.is_empty()).then(|| {
+            let quoted: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+            format!("{name}:[{}]", quoted.join(", "))
+        })
+    };
+    let parts: Vec<String> = [
+        list("APIGroups", &rule.api_groups),
+        list("Resources", &rule.resources),
+        list("ResourceNames", &rule.resource_names),
+        list("NonResourceURLs", &rule.non_resource_urls),
+        list("Verbs", &rule.verbs),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
 /// The bootstrap ClusterRoles and ClusterRoleBindings, as kube-apiserver reconciles its own at
 /// start: `system:basic-user` (anyone authenticated may ask access reviews about itself),
 /// `system:discovery` (discovery paths; informational, discovery is never refused) and, when
@@ -592,6 +675,48 @@ mod tests {
             attrs("get", "", "nodes/status", "n", "")
                 .forbidden_message("u")
                 .ends_with("resource \"nodes/status\" in API group \"\" at the cluster scope")
+        );
+    }
+
+    #[test]
+    fn coverage_breaks_rules_down_and_wildcards_need_wildcards() {
+        let rule = |verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]| {
+            let v = |x: &[&str]| x.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+            PolicyRule {
+                verbs: v(verbs),
+                api_groups: v(groups),
+                resources: v(resources),
+                resource_names: v(names),
+                ..PolicyRule::default()
+            }
+        };
+        let owner = [
+            rule(&["get", "list"], &[""], &["pods", "*/status"], &[]),
+            rule(&["get"], &[""], &["secrets"], &["one"]),
+        ];
+        assert!(
+            uncovered(
+                &owner,
+                &[rule(&["get"], &[""], &["pods", "pods/status"], &[])]
+            )
+            .is_empty()
+        );
+        assert!(uncovered(&owner, &[rule(&["get"], &[""], &["secrets"], &["one"])]).is_empty());
+        let missing = uncovered(
+            &owner,
+            &[rule(&["get", "delete"], &[""], &["pods", "secrets"], &[])],
+        );
+        assert_eq!(
+            missing.iter().map(compact).collect::<Vec<_>>(),
+            [
+                r#"{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}"#,
+                r#"{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}"#,
+                r#"{APIGroups:[""], Resources:["secrets"], Verbs:["delete"]}"#,
+            ]
+        );
+        assert_eq!(
+            uncovered(&owner, &[rule(&["get"], &[""], &["*"], &[])]).len(),
+            1
         );
     }
 

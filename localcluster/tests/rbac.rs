@@ -162,7 +162,7 @@ async fn without_bindings_a_token_is_denied_in_kube_apiservers_words() {
     assert!(!can_i(&env, &["--token", &token, "list", "pods"]));
 }
 
-/// A request with `client`'s credentials; (status code, body).
+/// A request with `client`'s credentials; (status code, body): 200 for any success.
 async fn raw(
     client: &kube::Client,
     method: &str,
@@ -584,4 +584,84 @@ spec:
     let token = account(&env, "default", "fetcher").await;
     assert!(can_i(&env, &["--token", &token, "get", "secrets/any"]));
     assert!(!can_i(&env, &["--token", &token, "list", "secrets"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_that_writes_rbac_cannot_grant_more_than_it_holds() {
+    let env = strict("rbac-escalate").await;
+    let token = account(&env, "team-a", "manager").await;
+    apply(
+        &env,
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: manager, namespace: team-a}
+rules:
+- {apiGroups: [rbac.authorization.k8s.io], resources: [roles, rolebindings], verbs: [create, update, patch, get]}
+- {apiGroups: [""], resources: [pods], verbs: [get, list]}
+- {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [big-but-bindable]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: manager, namespace: team-a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: manager}
+subjects: [{kind: ServiceAccount, name: manager}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: big}
+rules: [{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: big-but-bindable}
+rules: [{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}]
+"#,
+    );
+    let client = client_with(&env, &token);
+    let post = |path: &'static str, body: serde_json::Value| {
+        let client = client.clone();
+        async move { raw(&client, "POST", path, Some(body)).await }
+    };
+    let roles = "/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/roles";
+    let bindings = "/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings";
+    let role = |name: &str, verbs: &[&str]| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+               "metadata": {"name": name},
+               "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": verbs}]})
+    };
+    let binding = |name: &str, kind: &str, role: &str| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": name},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+               "subjects": [{"kind": "ServiceAccount", "name": "worker", "namespace": "team-a"}]})
+    };
+    assert_eq!(post(roles, role("reader", &["get"])).await.0, 200);
+    let (code, status) = post(roles, role("deleter", &["get", "delete"])).await;
+    assert_eq!(code, 403, "{status}");
+    assert_eq!(
+        status["message"],
+        "roles.rbac.authorization.k8s.io \"deleter\" is forbidden: user \"system:serviceaccount:team-a:manager\" (groups=[\"system:serviceaccounts\" \"system:serviceaccounts:team-a\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"delete\"]}"
+    );
+    assert_eq!(post(bindings, binding("r", "Role", "reader")).await.0, 200);
+    let (code, status) = post(bindings, binding("b", "ClusterRole", "big")).await;
+    assert_eq!(code, 403, "{status}");
+    // `bind` on a role lets its holder bind it without holding its rules.
+    assert_eq!(
+        post(bindings, binding("bb", "ClusterRole", "big-but-bindable"))
+            .await
+            .0,
+        200
+    );
+    // A patch is checked on the patched object.
+    let patched = hyper::Request::builder()
+        .method("PATCH")
+        .uri(format!("{roles}/reader"))
+        .header("content-type", "application/merge-patch+json")
+        .body(
+            serde_json::to_vec(&json!({"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]}))
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(api_error(client.request_text(patched).await).code, 403);
 }

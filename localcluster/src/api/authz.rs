@@ -130,6 +130,87 @@ pub fn impersonation_forbidden(caller: &str, target: &str) -> ApiError {
     forbidden(caller, &a)
 }
 
+/// kube's escalation check for a non-admin writing RBAC objects: a Role or ClusterRole may
+/// hold only rules its writer holds (unless it may `escalate` it), a binding may reference
+/// only a role whose rules its writer holds (unless it may `bind` that role). Without it, an
+/// account allowed to write bindings could bind itself to anything.
+pub fn no_escalation(
+    ctx: &Ctx,
+    user: &User,
+    info: &ResourceInfo,
+    namespace: &str,
+    obj: &Value,
+) -> ApiResult<()> {
+    if info.group != RBAC_GROUP {
+        return Ok(());
+    }
+    let namespace = if info.namespaced { namespace } else { "" };
+    let policy = policy(ctx);
+    let name = text(&obj["metadata"]["name"]);
+    let (verb, resource, target, granted) = match info.plural.as_str() {
+        "roles" | "clusterroles" => (
+            "escalate",
+            info.plural.clone(),
+            name.clone(),
+            serde_json::from_value::<Vec<PolicyRule>>(obj["rules"].clone()).unwrap_or_default(),
+        ),
+        _ => {
+            let (kind, role) = (text(&obj["roleRef"]["kind"]), text(&obj["roleRef"]["name"]));
+            let (resource, stored) = if kind == "Role" {
+                (
+                    "roles",
+                    ctx.store.get(&crate::storage::Key {
+                        resource: format!("{RBAC_GROUP}/roles"),
+                        namespace: namespace.to_string(),
+                        name: role.clone(),
+                    }),
+                )
+            } else {
+                (
+                    "clusterroles",
+                    ctx.store.get(&crate::storage::Key {
+                        resource: format!("{RBAC_GROUP}/clusterroles"),
+                        namespace: String::new(),
+                        name: role.clone(),
+                    }),
+                )
+            };
+            let rules = stored
+                .and_then(|s| serde_json::from_value(s.value["rules"].clone()).ok())
+                .unwrap_or_default();
+            ("bind", resource.to_string(), role, rules)
+        }
+    };
+    let may = Attributes {
+        verb: verb.into(),
+        group: RBAC_GROUP.into(),
+        resource,
+        name: target,
+        namespace: namespace.to_string(),
+        ..Attributes::default()
+    };
+    if rbac::authorize(&policy, user, &may).allowed {
+        return Ok(());
+    }
+    let missing = rbac::uncovered(&rbac::rules_for(&policy, user, namespace), &granted);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let groups: Vec<String> = user.groups.iter().map(|g| format!("{g:?}")).collect();
+    let lines: Vec<String> = missing.iter().map(rbac::compact).collect();
+    Err(ApiError::forbidden(
+        &info.group_resource(),
+        &name,
+        &format!(
+            "user {:?} (groups=[{}]) is attempting to grant RBAC permissions not currently held:\n{}",
+            user.name,
+            groups.join(" "),
+            lines.join("\n")
+        ),
+    )
+    .with_target(&info.group, &info.plural))
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .into_iter()

@@ -278,6 +278,7 @@ async fn create(
         ));
     }
     let body = write::incoming(info, parse_body(req)?)?;
+    no_escalation(ctx, info, ns, req, &body)?;
     let out = write::create(ctx, info, ns, body, &opts).await?;
     Ok(object_response(
         201,
@@ -285,6 +286,22 @@ async fn create(
         req,
         &write::shown(info, out.object),
     ))
+}
+
+/// A non-admin writing an RBAC object must not grant more than it holds (authz::no_escalation).
+fn no_escalation(
+    ctx: &Ctx,
+    info: &ResourceInfo,
+    ns: &str,
+    req: &Req,
+    obj: &Value,
+) -> ApiResult<()> {
+    match req.caller.user() {
+        Some(user) if info.group == "rbac.authorization.k8s.io" => {
+            authz::no_escalation(ctx, &user, info, ns, obj)
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn update(
@@ -329,6 +346,7 @@ async fn update(
             ),
         );
     }
+    no_escalation(ctx, info, ns, req, &body)?;
     let (out, created) = write::update(ctx, info, ns, name, sub, &opts, &|current| {
         let Some(current) = current else {
             return Ok(Step::Replace(body.clone()));
@@ -419,7 +437,11 @@ async fn patch_object(
         .await;
     }
     let (out, created) = write::update(ctx, info, ns, name, sub, &opts, &|current| {
-        patch::step(kind, info, name, sub, &opts, current, &body)
+        let step = patch::step(kind, info, name, sub, &opts, current, &body)?;
+        // The patched object is what must not escalate, so the check runs on each attempt.
+        let (Step::Replace(next) | Step::Create(next)) = &step;
+        no_escalation(ctx, info, ns, req, next)?;
+        Ok(step)
     })
     .await?;
     Ok(object_response(

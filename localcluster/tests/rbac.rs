@@ -665,3 +665,65 @@ rules: [{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}]
         .unwrap();
     assert_eq!(api_error(client.request_text(patched).await).code, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_role_and_bindings_work() {
+    let env = strict("rbac-kubectl-create").await;
+    let token = account(&env, "team-a", "sa").await;
+    // kubectl sends these as protobuf.
+    env.kubectl_ok(
+        &[
+            "-n",
+            "team-a",
+            "create",
+            "role",
+            "cm-reader",
+            "--verb=get,list",
+            "--resource=configmaps",
+        ],
+        None,
+    );
+    env.kubectl_ok(
+        &[
+            "-n",
+            "team-a",
+            "create",
+            "rolebinding",
+            "cm-reader",
+            "--role=cm-reader",
+            "--serviceaccount=team-a:sa",
+        ],
+        None,
+    );
+    env.kubectl_ok(
+        &[
+            "create",
+            "clusterrole",
+            "node-reader",
+            "--verb=get",
+            "--resource=nodes",
+            "--resource-name=n1",
+        ],
+        None,
+    );
+    env.kubectl_ok(
+        &[
+            "create",
+            "clusterrolebinding",
+            "node-reader",
+            "--clusterrole=node-reader",
+            "--group=system:serviceaccounts:team-a",
+        ],
+        None,
+    );
+    let sa = ["--token", token.as_str()];
+    let ask = |args: &[&str]| {
+        let mut all = sa.to_vec();
+        all.extend_from_slice(args);
+        can_i(&env, &all)
+    };
+    assert!(ask(&["list", "configmaps", "-n", "team-a"]));
+    assert!(!ask(&["list", "configmaps", "-n", "default"]));
+    assert!(ask(&["get", "nodes/n1"]));
+    assert!(!ask(&["get", "nodes/n2"]));
+}

@@ -199,6 +199,54 @@ const SUBJECT_ACCESS_REVIEW: &[Field] = &[
 
 const LABEL_SELECTOR: &[Field] = &[f(1, "matchLabels", Ty::StrMap)];
 
+/// `rbac.authorization.k8s.io/v1` (KK `staging/src/k8s.io/api/rbac/v1/generated.proto`), what
+/// `kubectl create role|clusterrole|rolebinding|clusterrolebinding` sends.
+const POLICY_RULE: &[Field] = &[
+    f(1, "verbs", Ty::Strs),
+    f(2, "apiGroups", Ty::Strs),
+    f(3, "resources", Ty::Strs),
+    f(4, "resourceNames", Ty::Strs),
+    f(5, "nonResourceURLs", Ty::Strs),
+];
+
+const ROLE: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "rules", Ty::Msgs(POLICY_RULE)),
+];
+
+const CLUSTER_ROLE: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "rules", Ty::Msgs(POLICY_RULE)),
+    f(
+        3,
+        "aggregationRule",
+        Ty::Msg(&[f(1, "clusterRoleSelectors", Ty::Msgs(LABEL_SELECTOR))]),
+    ),
+];
+
+const ROLE_BINDING: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(
+        2,
+        "subjects",
+        Ty::Msgs(&[
+            f(1, "kind", Ty::Str),
+            f(2, "apiGroup", Ty::Str),
+            f(3, "name", Ty::Str),
+            f(4, "namespace", Ty::Str),
+        ]),
+    ),
+    f(
+        3,
+        "roleRef",
+        Ty::Msg(&[
+            f(1, "apiGroup", Ty::Str),
+            f(2, "kind", Ty::Str),
+            f(3, "name", Ty::Str),
+        ]),
+    ),
+];
+
 const CONTAINER_PORT: &[Field] = &[
     f(1, "name", Ty::Str),
     f(2, "hostPort", Ty::Int),
@@ -306,6 +354,14 @@ const KINDS: &[(&str, &str, &[Field])] = &[
     ("v1", "Service", SERVICE),
     ("apps/v1", "Deployment", DEPLOYMENT),
     ("authentication.k8s.io/v1", "TokenRequest", TOKEN_REQUEST),
+    ("rbac.authorization.k8s.io/v1", "Role", ROLE),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", CLUSTER_ROLE),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", ROLE_BINDING),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        ROLE_BINDING,
+    ),
     (
         "authorization.k8s.io/v1",
         "SelfSubjectAccessReview",
@@ -516,8 +572,8 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             format!(
                 "the body of the request was in an unknown format ({MEDIA_TYPE} for {what}) - protobuf is understood \
                  for the kinds `kubectl create` sends (v1 Namespace, ConfigMap, Secret, ServiceAccount, Service, \
-                 apps/v1 Deployment, authentication.k8s.io/v1 TokenRequest and the authorization.k8s.io/v1 \
-                 reviews); send JSON instead, for example \
+                 apps/v1 Deployment, authentication.k8s.io/v1 TokenRequest, the rbac.authorization.k8s.io/v1 \
+                 kinds and the authorization.k8s.io/v1 reviews); send JSON instead, for example \
                  `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`"
             ),
         )

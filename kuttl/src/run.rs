@@ -448,6 +448,58 @@ pub fn expand_vars(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Strin
     out
 }
 
+/// Splits a `command` into words as a POSIX shell would (whitespace, `'...'`, `"..."` with `\\`
+/// escapes, `\\` outside quotes), without running a shell: KUTTL's `shlex` splitting.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if let Some(done) = word.take() {
+                    words.push(done);
+                }
+            }
+            '\'' => {
+                let current = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => current.push(c),
+                        None => return Err("unterminated single quote".to_owned()),
+                    }
+                }
+            }
+            '"' => {
+                let current = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => current.push(c),
+                            Some(c) => {
+                                current.push('\\');
+                                current.push(c);
+                            }
+                            None => return Err("unterminated double quote".to_owned()),
+                        },
+                        Some(c) => current.push(c),
+                        None => return Err("unterminated double quote".to_owned()),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some(c) => word.get_or_insert_with(String::new).push(c),
+                None => return Err("a trailing backslash".to_owned()),
+            },
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.trim_end().lines().collect();
     let start = lines.len().saturating_sub(15);
@@ -537,7 +589,9 @@ impl Ctx {
         let (mut process, what) = match &command.run {
             CommandKind::Command(line) => {
                 let expanded = expand_vars(line, &|n| self.lookup(n));
-                let mut words = expanded.split_whitespace();
+                let words =
+                    split_words(&expanded).map_err(|e| format!("command `{expanded}`: {e}"))?;
+                let mut words = words.into_iter();
                 let Some(program) = words.next() else {
                     return Err("an empty command".to_owned());
                 };
@@ -774,6 +828,26 @@ mod tests {
             "kuttl-test-1x $HOME ."
         );
         assert_eq!(expand_vars("cost: 5$", &lookup), "cost: 5$");
+    }
+
+    #[test]
+    fn commands_split_like_a_shell_without_one() {
+        assert_eq!(
+            split_words(r#"kubectl get cm -o jsonpath='{.data.a b}' "x \"y\"" a\ b ''"#).unwrap(),
+            [
+                "kubectl",
+                "get",
+                "cm",
+                "-o",
+                "jsonpath={.data.a b}",
+                r#"x "y""#,
+                "a b",
+                ""
+            ]
+        );
+        assert_eq!(split_words("  ").unwrap(), Vec::<String>::new());
+        assert!(split_words("echo 'open").is_err());
+        assert!(split_words("echo \"open").is_err());
     }
 
     #[test]

@@ -29,9 +29,6 @@ mod router;
 pub mod server;
 pub mod workers;
 
-// Transitional, until the reconcilers import rivulet-routing themselves (same change set).
-pub use rivulet_routing::{headers, routes};
-
 pub use hyper::http;
 /// The kube client crate the router is built with (so binaries build a compatible `Client`).
 pub use kube;

@@ -18,7 +18,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use rivulet_api::keys::conditions::{READY, REASON_INVALID_SPEC};
 use rivulet_api::validation::validate_http_trigger;
 use rivulet_api::{ConditionedStatus, Function, HTTPTrigger};
-use rivulet_router::routes::{ObjectKey, RouteIssue, RouteTable, RouteTableOptions};
+use rivulet_routing::routes::{ObjectKey, RouteIssue, RouteTable, RouteTableOptions};
 use serde_json::json;
 use tracing::warn;
 

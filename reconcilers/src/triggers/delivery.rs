@@ -120,7 +120,7 @@ pub enum Disposition {
 }
 
 /// Classifies an answer (pure). The router's own 404 (header
-/// [`rivulet_router::headers::NO_ROUTE`]) means the function is not routed yet, for example
+/// [`rivulet_routing::headers::NO_ROUTE`]) means the function is not routed yet, for example
 /// when it was applied together with its trigger: that is retried; a function's 404 is not.
 pub fn disposition(status: StatusCode, no_route: bool) -> Disposition {
     if status.is_server_error()
@@ -253,7 +253,7 @@ impl Deliverer {
         };
         let no_route = parts
             .headers
-            .contains_key(rivulet_router::headers::NO_ROUTE);
+            .contains_key(rivulet_routing::headers::NO_ROUTE);
         match disposition(parts.status, no_route) {
             Disposition::Delivered => Attempt::Done(Outcome::Delivered {
                 status: parts.status.as_u16(),

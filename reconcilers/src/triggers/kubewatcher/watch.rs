@@ -13,7 +13,7 @@ use kube::{Api, ResourceExt};
 use rivulet_api::keys::conditions::{READY, REASON_INVALID_SPEC};
 use rivulet_api::validation::validate_kubernetes_watch_trigger;
 use rivulet_api::{DeliveredEvent, KubernetesWatchTrigger, WatchDelivery};
-use rivulet_router::routes::internal_url;
+use rivulet_routing::routes::internal_url;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 

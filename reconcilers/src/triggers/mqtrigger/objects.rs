@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{Resource, ResourceExt};
 use rivulet_api::MessageQueueTrigger;
-use rivulet_router::routes::internal_url;
+use rivulet_routing::routes::internal_url;
 use serde_json::{Value, json};
 
 use crate::merge::{MergeError, merge};

@@ -11,7 +11,7 @@ use kube::ResourceExt;
 use rivulet_api::keys::conditions::{READY, REASON_INVALID_SPEC};
 use rivulet_api::validation::validate_time_trigger;
 use rivulet_api::{TimeTrigger, TimeTriggerSpec};
-use rivulet_router::routes::internal_url;
+use rivulet_routing::routes::internal_url;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;

@@ -13,14 +13,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use kube::Client;
 use rivulet_reconcilers::all::{self, Settings};
-use rivulet_reconcilers::triggers::delivery::DeliveryConfig;
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
-use rivulet_reconcilers::triggers::mqtrigger::objects::ConnectorConfig;
 use rivulet_reconcilers::offloading::{MappingStrategy, OffloadingConfig};
 use rivulet_reconcilers::support::health::ReadinessCheck;
 use rivulet_reconcilers::support::leader::{self, DEFAULT_LEASE_NAME, LeaseConfig, Stop};
 use rivulet_reconcilers::support::{Health, HealthServer, Metrics};
+use rivulet_reconcilers::triggers::delivery::DeliveryConfig;
+use rivulet_reconcilers::triggers::mqtrigger::objects::ConnectorConfig;
 use tokio::sync::{oneshot, watch};
 
 #[derive(Debug, clap::Args)]

@@ -253,7 +253,8 @@ async fn run_once(job: &mut Job, plan: &launch::Plan) -> State {
             job.event(true, "Failed", format!("Error: {msg}")).await;
             (128, "StartError".to_string(), msg)
         }
-        Ok(started) => {
+        Ok(mut started) => {
+            let pumps = std::mem::take(&mut started.pumps);
             job.event(false, "Started", format!("Started container {name}"))
                 .await;
             let inside = job.ctx.sandbox.as_ref().and_then(|s| {
@@ -278,6 +279,7 @@ async fn run_once(job: &mut Job, plan: &launch::Plan) -> State {
             let pgid = started.pid;
             job.ctx.groups.insert(pgid);
             let (code, reason) = supervise(job, started, target, &started_at).await;
+            super::process::drained(pumps).await;
             job.ctx.groups.remove(pgid);
             let _ = std::fs::remove_file(&logs.running);
             let _ = std::fs::remove_file(&launch.pid_file);

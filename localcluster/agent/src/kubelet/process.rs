@@ -29,6 +29,18 @@ pub struct Launch {
 pub struct Started {
     pub child: Child,
     pub pid: i32,
+    /// The tasks copying stdout and stderr into the log; they end at the pipes' EOF.
+    pub pumps: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Waits (at most 2 s: a child of the process may hold the pipes open) until the pumps have
+/// written everything the exited process printed, so the log read for its termination message
+/// has its last lines (stderr and stdout are copied by separate tasks).
+pub async fn drained(pumps: Vec<tokio::task::JoinHandle<()>>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    for pump in pumps {
+        let _ = tokio::time::timeout_at(deadline, pump).await;
+    }
 }
 
 /// Starts the process in a new process group, its output going to `launch.log`.
@@ -55,13 +67,14 @@ pub fn start(launch: &Launch) -> std::io::Result<Started> {
         &launch.pid_file,
         format!("{pid} {}\n", start_time(pid).unwrap_or_default()),
     )?;
+    let mut pumps = Vec::new();
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(pump(out, "stdout", launch.log.clone()));
+        pumps.push(tokio::spawn(pump(out, "stdout", launch.log.clone())));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(pump(err, "stderr", launch.log.clone()));
+        pumps.push(tokio::spawn(pump(err, "stderr", launch.log.clone())));
     }
-    Ok(Started { child, pid })
+    Ok(Started { child, pid, pumps })
 }
 
 /// Appends each line of `from` to `log` as `<RFC3339Nano> <stream> F <line>`.

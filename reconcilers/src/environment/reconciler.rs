@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
@@ -15,17 +15,16 @@ use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
 };
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, reflector, watcher};
 
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use rivulet_api::environment::placement_split;
 use rivulet_api::keys::{executor_types, fission_labels};
 use rivulet_api::validation::validate_environment;
 use rivulet_api::{Environment, EnvironmentStatus};
-use serde_json::json;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::fetcher_token::token_secret;
 use super::offloaded::{is_ready, offloaded_condition};
@@ -38,12 +37,11 @@ use super::status::{Observed, build_status};
 use crate::offloading::decision::Current;
 use crate::offloading::desired::known_clusters;
 use crate::placement::{LOCAL_CLUSTER, discover_clusters, select_clusters, split};
+use crate::support::common::{self, apply_status};
 use crate::support::shared::{Caches, Change, objects};
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-environment";
-/// Retry delay after a failed reconcile.
-const RETRY: Duration = Duration::from_secs(5);
 
 /// Everything a reconcile needs besides the Environment.
 pub struct Context {
@@ -331,14 +329,6 @@ async fn converge(
     Ok(())
 }
 
-/// Failed reconciles are retried after a short delay; the error is logged with its cause.
-// The signature is kube-runtime's `error_policy` contract.
-#[allow(clippy::needless_pass_by_value)]
-pub fn error_policy(env: Arc<Environment>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(env = %env.name_any(), reason = error.metric_label(), "reconcile failed: {error}");
-    Action::requeue(RETRY)
-}
-
 /// The namespace's `NamespaceOffloading`, if Liqo is installed and it exists.
 async fn read_offloading(ctx: &Context, namespace: &str) -> Result<Option<Current>, Error> {
     let Some(resource) = &ctx.offloading else {
@@ -364,37 +354,17 @@ async fn write_status(
     if env.status.as_ref() == Some(&status) {
         return Ok(false);
     }
-    let api: Api<Environment> =
-        Api::namespaced(ctx.client.clone(), &env.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": rivulet_api::API_VERSION,
-        "kind": "Environment",
-        "status": status,
-    });
-    api.patch_status(
-        &env.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| Error::Status {
-        env: env.name_any(),
-        source,
-    })?;
+    apply_status(&ctx.client, env, FIELD_MANAGER, &status)
+        .await
+        .map_err(|source| Error::Status {
+            env: env.name_any(),
+            source,
+        })?;
     Ok(true)
 }
 
 async fn publish(ctx: &Context, env: &Environment, type_: EventType, reason: &str, note: &str) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.chars().take(1024).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &env.object_ref(&())).await {
-        warn!(env = %env.name_any(), "cannot publish event {reason}: {e}");
-    }
+    common::publish(&ctx.recorder, env, type_, "Reconcile", reason, note).await;
 }
 
 fn now() -> Time {
@@ -467,11 +437,7 @@ where
 {
     let nodes = caches.nodes.store();
     let node_changes = placement_changes(caches.nodes.subscribe());
-    let reporter = Reporter {
-        controller: FIELD_MANAGER.into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
-    let recorder = Recorder::new(client.clone(), reporter);
+    let recorder = common::recorder(client.clone(), FIELD_MANAGER);
     let ctx = Arc::new(Context {
         client: client.clone(),
         pool,
@@ -511,18 +477,13 @@ where
         ),
         None => controller,
     };
-    controller
-        .reconcile_all_on(node_changes)
-        .graceful_shutdown_on(shutdown)
-        .run(
-            metrics.instrument("environment", reconcile, Error::metric_label),
-            error_policy,
-            ctx,
-        )
-        .for_each(|result| {
-            if let Err(e) = result {
-                tracing::debug!("environment controller: {e}");
-            }
-            std::future::ready(())
-        })
+    common::drive(
+        controller.reconcile_all_on(node_changes),
+        "environment",
+        reconcile,
+        Error::metric_label,
+        ctx,
+        metrics,
+        shutdown,
+    )
 }

@@ -4,25 +4,23 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use rivulet_api::keys::conditions::{READY, REASON_INVALID_SPEC};
 use rivulet_api::validation::validate_http_trigger;
 use rivulet_api::{ConditionedStatus, Function, HTTPTrigger};
 use rivulet_routing::routes::{ObjectKey, RouteIssue, RouteTable, RouteTableOptions};
 use serde_json::json;
-use tracing::warn;
 
 use super::ingress::{RouterService, build_ingress};
+use crate::support::common::{self, apply_status};
 use crate::support::shared::{Caches, objects};
 use rivulet_api::conditions::{Wanted, set};
 
@@ -30,7 +28,6 @@ use rivulet_api::conditions::{Wanted, set};
 pub const FIELD_MANAGER: &str = "rivulet-httptrigger";
 /// Finalizer held while a trigger has an Ingress to clean up.
 pub const INGRESS_FINALIZER: &str = "rivulet.dev/ingress-cleanup";
-const RETRY: Duration = Duration::from_secs(5);
 
 /// Reasons of an HTTPTrigger's `Ready` condition.
 pub mod reasons {
@@ -306,46 +303,29 @@ async fn write_status(
     if trigger.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    let api: Api<HTTPTrigger> =
-        Api::namespaced(ctx.client.clone(), &trigger.namespace().unwrap_or_default());
-    let patch =
-        json!({"apiVersion": rivulet_api::API_VERSION, "kind": "HTTPTrigger", "status": status});
-    api.patch_status(
-        &trigger.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| Error::Status {
-        trigger: trigger.name_any(),
-        source,
-    })?;
+    apply_status(&ctx.client, trigger, FIELD_MANAGER, &status)
+        .await
+        .map_err(|source| Error::Status {
+            trigger: trigger.name_any(),
+            source,
+        })?;
     let previous = trigger
         .status
         .as_ref()
         .and_then(|s| s.condition(READY))
         .map(|c| c.reason.clone());
     if !ok && previous.as_deref() != Some(reason.as_str()) {
-        let event = Event {
-            type_: EventType::Warning,
-            reason,
-            note: Some(message.chars().take(1024).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &trigger.object_ref(&())).await {
-            warn!(trigger = %trigger.name_any(), "cannot publish event: {e}");
-        }
+        common::publish(
+            &ctx.recorder,
+            trigger,
+            EventType::Warning,
+            "Reconcile",
+            &reason,
+            &message,
+        )
+        .await;
     }
     Ok(())
-}
-
-/// Failed reconciles are retried after a short delay.
-// The signature is kube-runtime's `error_policy` contract.
-#[allow(clippy::needless_pass_by_value)]
-pub fn error_policy(trigger: Arc<HTTPTrigger>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(trigger = %trigger.name_any(), reason = error.metric_label(), "reconcile failed: {error}");
-    Action::requeue(RETRY)
 }
 
 /// The route a trigger claims, for finding triggers whose conflict state another one affects.
@@ -373,19 +353,15 @@ where
     let triggers = caches.http_triggers.store();
     let controller =
         Controller::for_shared_stream(objects(caches.http_triggers.subscribe()), triggers.clone());
-    let reporter = Reporter {
-        controller: FIELD_MANAGER.into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         triggers: triggers.clone(),
         functions: caches.functions.store(),
         router,
-        recorder: Recorder::new(client, reporter),
+        recorder: common::recorder(client, FIELD_MANAGER),
     });
     let (by_function, by_route) = (triggers.clone(), triggers);
-    controller
+    let controller = controller
         .watches_shared_stream(
             objects(caches.functions.subscribe()),
             move |function: Arc<Function>| {
@@ -420,17 +396,14 @@ where
                     .map(|t| ObjectRef::from_obj(t.as_ref()))
                     .collect::<Vec<_>>()
             },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            metrics.instrument("httptrigger", reconcile, Error::metric_label),
-            error_policy,
-            ctx,
-        )
-        .for_each(|result| {
-            if let Err(e) = result {
-                tracing::debug!("httptrigger controller: {e}");
-            }
-            std::future::ready(())
-        })
+        );
+    common::drive(
+        controller,
+        "httptrigger",
+        reconcile,
+        Error::metric_label,
+        ctx,
+        metrics,
+        shutdown,
+    )
 }

@@ -16,7 +16,7 @@ use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -29,12 +29,12 @@ use tracing::{info, warn};
 use super::decision::{Conflict, Current, Decision, decide, reasons, remote_pods};
 use super::desired::{DesiredOffloading, OffloadingConfig, desired_offloading, known_clusters};
 use crate::placement::discover_clusters;
+use crate::support::common;
 use crate::support::shared::{Caches, objects};
 
 /// Field manager of every write this reconciler makes.
 pub const FIELD_MANAGER: &str = "rivulet-offloading";
 /// Retry delay after a failed reconcile.
-const RETRY: Duration = Duration::from_secs(5);
 /// Re-check delay while remote pods keep an unneeded offloading alive.
 const REMOTE_PODS_RECHECK: Duration = Duration::from_secs(15);
 
@@ -63,13 +63,7 @@ impl Context {
         config: OffloadingConfig,
         nodes: Store<Node>,
     ) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: FIELD_MANAGER.into(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
-        );
+        let recorder = common::recorder(client.clone(), FIELD_MANAGER);
         Self {
             client,
             resource,
@@ -420,29 +414,12 @@ async fn notify(
     reason: &str,
     note: &str,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.chars().take(1024).collect()),
-        action: "Offload".into(),
-        secondary: None,
-    };
     for env in environments
         .iter()
         .filter(|e| names.contains(&e.name_any()))
     {
-        if let Err(e) = ctx.recorder.publish(&event, &env.object_ref(&())).await {
-            warn!(env = %env.name_any(), "cannot publish event {reason}: {e}");
-        }
+        common::publish(&ctx.recorder, env, type_, "Offload", reason, note).await;
     }
-}
-
-/// Failed reconciles are retried after a short delay; the error is logged with its cause.
-// The signature is kube-runtime's `error_policy` contract.
-#[allow(clippy::needless_pass_by_value)]
-pub fn error_policy(namespace: Arc<Namespace>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(namespace = %namespace.name_any(), reason = error.metric_label(), "reconcile failed: {error}");
-    Action::requeue(RETRY)
 }
 
 /// Runs the offloading reconciler until `shutdown` resolves. Without a served
@@ -491,7 +468,7 @@ where
         config,
         caches.nodes.store(),
     ));
-    Controller::new(
+    let controller = Controller::new(
         Api::<Namespace>::all(client.clone()),
         watcher::Config::default(),
     )
@@ -504,19 +481,16 @@ where
         watcher::Config::default().any_semantic(),
         |offloading| namespace_of(&offloading),
     )
-    .reconcile_all_on(node_changes)
-    .graceful_shutdown_on(shutdown)
-    .run(
-        metrics.instrument("offloading", reconcile, Error::metric_label),
-        error_policy,
+    .reconcile_all_on(node_changes);
+    common::drive(
+        controller,
+        "offloading",
+        reconcile,
+        Error::metric_label,
         ctx,
+        metrics,
+        shutdown,
     )
-    .for_each(|result| {
-        if let Err(e) = result {
-            tracing::debug!("offloading controller: {e}");
-        }
-        std::future::ready(())
-    })
 }
 
 fn namespace_of<K: Resource>(object: &K) -> Option<ObjectRef<Namespace>> {

@@ -2,27 +2,24 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::events::{EventType, Recorder};
+use kube::{Api, Client, ResourceExt};
 use rivulet_api::Package;
 use rivulet_api::keys::conditions::READY;
 use rivulet_api::validation::validate_package;
 use serde_json::json;
-use tracing::warn;
 
 use super::status::desired_status;
+use crate::support::common;
 use crate::support::shared::{Caches, objects};
 
 /// Field manager of this reconciler's writes.
 pub const FIELD_MANAGER: &str = "rivulet-package";
-const RETRY: Duration = Duration::from_secs(5);
 
 /// Everything a reconcile needs besides the Package.
 pub struct Context {
@@ -93,26 +90,17 @@ pub async fn reconcile(package: Arc<Package>, ctx: Arc<Context>) -> Result<Actio
     if let Some(ready) =
         ready.filter(|r| r.status == "False" && previous.as_deref() != Some(r.reason.as_str()))
     {
-        let event = Event {
-            type_: EventType::Warning,
-            reason: ready.reason.clone(),
-            note: Some(ready.message.chars().take(1024).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &package.object_ref(&())).await {
-            warn!(package = %package.name_any(), "cannot publish event: {e}");
-        }
+        common::publish(
+            &ctx.recorder,
+            package.as_ref(),
+            EventType::Warning,
+            "Reconcile",
+            &ready.reason,
+            &ready.message,
+        )
+        .await;
     }
     Ok(Action::await_change())
-}
-
-/// Failed reconciles are retried after a short delay.
-// The signature is kube-runtime's `error_policy` contract.
-#[allow(clippy::needless_pass_by_value)]
-pub fn error_policy(package: Arc<Package>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(package = %package.name_any(), reason = error.metric_label(), "reconcile failed: {error}");
-    Action::requeue(RETRY)
 }
 
 /// Runs the package reconciler until `shutdown` resolves.
@@ -125,28 +113,21 @@ pub fn run<S>(
 where
     S: Future<Output = ()> + Send + Sync + 'static,
 {
-    let reporter = Reporter {
-        controller: FIELD_MANAGER.into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
     let ctx = Arc::new(Context {
-        client: client.clone(),
-        recorder: Recorder::new(client, reporter),
+        recorder: common::recorder(client.clone(), FIELD_MANAGER),
+        client,
     });
-    Controller::for_shared_stream(
+    let controller = Controller::for_shared_stream(
         objects(caches.packages.subscribe()),
         caches.packages.store(),
-    )
-    .graceful_shutdown_on(shutdown)
-    .run(
-        metrics.instrument("package", reconcile, Error::metric_label),
-        error_policy,
+    );
+    common::drive(
+        controller,
+        "package",
+        reconcile,
+        Error::metric_label,
         ctx,
+        metrics,
+        shutdown,
     )
-    .for_each(|result| {
-        if let Err(e) = result {
-            tracing::debug!("package controller: {e}");
-        }
-        std::future::ready(())
-    })
 }

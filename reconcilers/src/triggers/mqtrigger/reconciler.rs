@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -20,12 +19,12 @@ use kube::{Api, Client, ResourceExt};
 use rivulet_api::MessageQueueTrigger;
 use rivulet_api::keys::conditions::{READY, REASON_INVALID_SPEC};
 use rivulet_api::validation::validate_message_queue_trigger;
-use tracing::warn;
 
 use super::objects::{AUTH_SUFFIX, ConnectorConfig, Desired, KEDA_API_VERSION, build};
 use super::reasons;
 use crate::merge::MergeError;
 use crate::support::Metrics;
+use crate::support::common;
 use crate::support::shared::{self, Caches};
 use crate::triggers::status::StatusWriter;
 use crate::triggers::tasks::TriggerCalls;
@@ -33,7 +32,6 @@ use rivulet_api::conditions::Wanted;
 
 /// Field manager of this reconciler's writes.
 pub const FIELD_MANAGER: &str = "rivulet-mqtrigger";
-const RETRY: Duration = Duration::from_secs(5);
 /// How soon a trigger waiting for KEDA or its Secret looks again.
 const RECHECK: Duration = Duration::from_secs(30);
 /// Resync of a deployed trigger (repairs drift of the KEDA objects, which are not watched).
@@ -384,18 +382,6 @@ async fn apply(targets: &[Target; 3], desired: &Desired, trigger_uid: &str) -> R
     }
 }
 
-/// Failed reconciles are retried after a short delay.
-// The signature is kube-runtime's `error_policy` contract.
-#[allow(clippy::needless_pass_by_value)]
-pub fn error_policy(
-    trigger: Arc<MessageQueueTrigger>,
-    error: &Error,
-    _ctx: Arc<Context>,
-) -> Action {
-    warn!(trigger = %trigger.name_any(), reason = error.metric_label(), "reconcile failed: {error}");
-    Action::requeue(RETRY)
-}
-
 /// Runs the mqtrigger reconciler until `shutdown` resolves.
 pub fn run<S>(
     client: Client,
@@ -408,22 +394,18 @@ pub fn run<S>(
 where
     S: Future<Output = ()> + Send + Sync + 'static,
 {
-    let reporter = kube::runtime::events::Reporter {
-        controller: FIELD_MANAGER.into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         calls,
         connectors,
-        recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
+        recorder: common::recorder(client.clone(), FIELD_MANAGER),
     });
     let controller = Controller::new(
         Api::<MessageQueueTrigger>::all(client.clone()),
         watcher::Config::default().any_semantic(),
     );
     let (by_crd, by_secret) = (controller.store(), controller.store());
-    controller
+    let controller = controller
         .owns(
             Api::<Deployment>::all(client.clone()),
             watcher::Config::default(),
@@ -455,17 +437,14 @@ where
                     .map(|t| ObjectRef::from_obj(t.as_ref()))
                     .collect::<Vec<_>>()
             },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            metrics.instrument("mqtrigger", reconcile, Error::metric_label),
-            error_policy,
-            ctx,
-        )
-        .for_each(|result| {
-            if let Err(e) = result {
-                tracing::debug!("mqtrigger controller: {e}");
-            }
-            std::future::ready(())
-        })
+        );
+    common::drive(
+        controller,
+        "mqtrigger",
+        reconcile,
+        Error::metric_label,
+        ctx,
+        metrics,
+        shutdown,
+    )
 }

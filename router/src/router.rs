@@ -426,10 +426,7 @@ impl Router {
             activity: activity::start(client.clone(), config.activity_interval),
             metrics: metrics.clone(),
             metrics_on_internal: config.metrics_addr.is_none(),
-            internal_token: config
-                .fetcher_key
-                .as_ref()
-                .map(FetcherKey::router_internal_token),
+            internal_token: config.internal_token.clone(),
         });
         background.push(follow_pods(
             state.clone(),

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::client_with;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, ServiceAccount};
@@ -44,17 +46,6 @@ async fn account(env: &common::Env, ns: &str, name: &str) -> String {
         .unwrap()
         .token
         .unwrap()
-}
-
-fn client_with(env: &common::Env, token: &str) -> kube::Client {
-    let mut config = kube::Config::new(format!("https://{}", env.cluster.addr()).parse().unwrap());
-    config.root_cert = Some(vec![
-        rustls::pki_types::pem::PemObject::from_pem_slice(env.cluster.ca_pem().as_bytes())
-            .map(|c: rustls::pki_types::CertificateDer<'_>| c.to_vec())
-            .unwrap(),
-    ]);
-    config.auth_info.token = Some(token.to_string().into());
-    kube::Client::try_from(config).unwrap()
 }
 
 fn api_error<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> kube::core::Status {

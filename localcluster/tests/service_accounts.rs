@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::client_with;
+
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -35,18 +37,6 @@ fn request(seconds: i64, pod: Option<(&str, &str)>) -> TokenRequest {
         }),
         ..TokenRequest::default()
     }
-}
-
-/// A client of the cluster speaking with `token` instead of the admin's.
-fn client_with(env: &common::Env, token: &str) -> kube::Client {
-    let mut config = kube::Config::new(format!("https://{}", env.cluster.addr()).parse().unwrap());
-    config.root_cert = Some(vec![
-        rustls::pki_types::pem::PemObject::from_pem_slice(env.cluster.ca_pem().as_bytes())
-            .map(|c: rustls::pki_types::CertificateDer<'_>| c.to_vec())
-            .unwrap(),
-    ]);
-    config.auth_info.token = Some(token.to_string().into());
-    kube::Client::try_from(config).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

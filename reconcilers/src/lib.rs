@@ -20,13 +20,3 @@ pub mod package;
 pub mod placement;
 pub mod support;
 pub mod triggers;
-
-/// The old name of [`support`], kept only for `operator/src/cmd/up.rs` until it says `support`
-/// (issue 17.5: "runtime" means an Environment's language runtime container).
-#[doc(hidden)]
-pub use support as runtime;
-
-/// Old paths of [`triggers::delivery`] and [`triggers::mqtrigger`], kept only for
-/// `operator/src/cmd/up.rs` until it uses the new ones.
-#[doc(hidden)]
-pub use triggers::{delivery, mqtrigger};

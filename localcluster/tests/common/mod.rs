@@ -237,3 +237,15 @@ pub async fn install_widgets(env: &Env) {
     let api: Api<CustomResourceDefinition> = Api::all(env.client.clone());
     api.create(&PostParams::default(), &crd).await.unwrap();
 }
+
+/// A client of the cluster speaking with `token` instead of the admin's.
+pub fn client_with(env: &Env, token: &str) -> kube::Client {
+    let mut config = kube::Config::new(format!("https://{}", env.cluster.addr()).parse().unwrap());
+    config.root_cert = Some(vec![
+        rustls::pki_types::pem::PemObject::from_pem_slice(env.cluster.ca_pem().as_bytes())
+            .map(|c: rustls::pki_types::CertificateDer<'_>| c.to_vec())
+            .unwrap(),
+    ]);
+    config.auth_info.token = Some(token.to_string().into());
+    kube::Client::try_from(config).unwrap()
+}

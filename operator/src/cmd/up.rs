@@ -13,12 +13,12 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use rivulet_localcluster_agent::{Agent, AgentConfig};
 use rivulet_reconcilers::all::{self, Settings};
-use rivulet_reconcilers::delivery::DeliveryConfig;
 use rivulet_reconcilers::httptrigger::ingress::RouterService;
-use rivulet_reconcilers::mqtrigger::objects::ConnectorConfig;
 use rivulet_reconcilers::offloading::OffloadingConfig;
-use rivulet_reconcilers::runtime::Metrics;
-use rivulet_reconcilers::runtime::leader;
+use rivulet_reconcilers::support::Metrics;
+use rivulet_reconcilers::support::leader;
+use rivulet_reconcilers::triggers::delivery::DeliveryConfig;
+use rivulet_reconcilers::triggers::mqtrigger::objects::ConnectorConfig;
 use rivulet_router::{Router, RouterConfig};
 use tokio::sync::{oneshot, watch};
 

@@ -18,7 +18,7 @@ pub const TRIGGER_NAMESPACE_LABEL: &str = "triggerNamespace";
 /// Function routed to.
 pub const FUNCTION_NAME_LABEL: &str = "functionName";
 
-/// Where the router runs.
+/// Where the router runs: `rivulet controller --router-namespace/--router-service`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouterService {
     /// Namespace of the router (and of the Ingresses).
@@ -27,11 +27,16 @@ pub struct RouterService {
     pub name: String,
 }
 
+/// Namespace of the router Service that `deploy/` installs (Fission's control-plane namespace).
+pub const DEFAULT_ROUTER_NAMESPACE: &str = "fission";
+/// Name of the router Service that `deploy/` installs (Fission's).
+pub const DEFAULT_ROUTER_SERVICE: &str = "router";
+
 impl Default for RouterService {
     fn default() -> Self {
         Self {
-            namespace: "rivulet".into(),
-            name: "router".into(),
+            namespace: DEFAULT_ROUTER_NAMESPACE.into(),
+            name: DEFAULT_ROUTER_SERVICE.into(),
         }
     }
 }

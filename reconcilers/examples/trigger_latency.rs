@@ -70,6 +70,7 @@ async fn main() {
     let calls = TriggerCalls {
         router_url: recorder.url(),
         delivery: DeliveryConfig::default(),
+        authorization: None,
         metrics: Metrics::new(),
     };
     tokio::spawn(rivulet_reconcilers::triggers::kubewatcher::run(

@@ -7,24 +7,32 @@ use kube::Client;
 use tokio::task::JoinSet;
 
 use crate::environment::pool_pod::PoolPodConfig;
+use crate::fetcher_access::objects::{DEFAULT_CLUSTER_ROLE, FetcherAccessConfig};
 use crate::httptrigger::ingress::RouterService;
 use crate::offloading::OffloadingConfig;
 use crate::support::Metrics;
 use crate::support::leader::Stop;
 use crate::support::shared::Caches;
-use crate::triggers::delivery::DeliveryConfig;
+use crate::triggers::delivery::{DeliveryConfig, bearer};
 use crate::triggers::mqtrigger::objects::ConnectorConfig;
 use crate::triggers::tasks::TriggerCalls;
 use crate::triggers::{kubewatcher, mqtrigger, timetrigger};
-use crate::{environment, function, httptrigger, offloading, package};
+use crate::{environment, fetcher_access, function, httptrigger, offloading, package};
 
 /// What the reconcilers need besides a client.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Shape of pool and function pods (fetcher image and command).
     pub pods: PoolPodConfig,
-    /// The router Service that trigger Ingresses point at.
+    /// The router Service that trigger Ingresses point at; its namespace is also where the
+    /// only pods allowed to reach fetchers run.
     pub router: RouterService,
+    /// ClusterRole bound to each function namespace's fetcher ServiceAccount
+    /// (`pods.service_account`).
+    pub fetcher_cluster_role: String,
+    /// Whether each function namespace gets the NetworkPolicy that lets only the router's pods
+    /// reach the fetcher port.
+    pub fetcher_network_policy: bool,
     /// The served `NamespaceOffloading` API (from [`offloading::discover`]) and how offloadings
     /// are created.
     pub offloading: OffloadingConfig,
@@ -45,6 +53,8 @@ impl Default for Settings {
         Self {
             pods: PoolPodConfig::default(),
             router: RouterService::default(),
+            fetcher_cluster_role: DEFAULT_CLUSTER_ROLE.to_owned(),
+            fetcher_network_policy: true,
             offloading: OffloadingConfig::default(),
             router_url: DEFAULT_ROUTER_URL.to_owned(),
             delivery: DeliveryConfig::default(),
@@ -92,6 +102,23 @@ pub fn start(
     );
     spawn_named(
         &mut set,
+        "fetcher-access",
+        fetcher_access::reconciler::run(
+            client.clone(),
+            &caches,
+            FetcherAccessConfig {
+                service_account: settings.pods.service_account.clone(),
+                cluster_role: settings.fetcher_cluster_role.clone(),
+                router_namespace: settings
+                    .fetcher_network_policy
+                    .then(|| settings.router.namespace.clone()),
+            },
+            metrics.clone(),
+            stop.clone(),
+        ),
+    );
+    spawn_named(
+        &mut set,
         "package",
         package::reconciler::run(client.clone(), &caches, metrics.clone(), stop.clone()),
     );
@@ -120,6 +147,12 @@ pub fn start(
     let calls = TriggerCalls {
         router_url: settings.router_url.clone(),
         delivery: settings.delivery.clone(),
+        // The router requires this token whenever it holds the key (`rivulet router`).
+        authorization: settings
+            .pods
+            .fetcher_key
+            .as_ref()
+            .and_then(|key| bearer(&key.router_internal_token())),
         metrics: metrics.clone(),
     };
     spawn_named(

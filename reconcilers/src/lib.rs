@@ -11,6 +11,7 @@
 
 pub mod all;
 pub mod environment;
+pub mod fetcher_access;
 pub mod function;
 pub mod hash;
 pub mod httptrigger;

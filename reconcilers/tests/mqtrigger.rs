@@ -79,6 +79,7 @@ async fn keda_connectors_follow_triggers_and_report_every_problem() {
         TriggerCalls {
             router_url: "http://router.fission:8889".into(),
             delivery: DeliveryConfig::default(),
+            authorization: None,
             metrics: Metrics::new(),
         },
         ConnectorConfig::default(),

@@ -29,6 +29,9 @@ use tokio::task::JoinHandle;
 
 /// Fires observed by the timer test: one a second for a minute.
 const FIRES: usize = 61;
+/// The router internal token the deliveries present (`rivulet router` answers 401 without it).
+const ROUTER_TOKEN: &str = "router-internal-token";
+const ROUTER_BEARER: &str = "Bearer router-internal-token";
 
 /// Short back-off so retry scenarios finish quickly.
 fn delivery() -> DeliveryConfig {
@@ -56,6 +59,7 @@ impl Triggers {
         let calls = TriggerCalls {
             router_url: recorder.url(),
             delivery: delivery(),
+            authorization: rivulet_reconcilers::triggers::delivery::bearer(ROUTER_TOKEN),
             metrics: metrics.clone(),
         };
         let tasks = vec![
@@ -162,6 +166,7 @@ async fn watch_events_reach_the_function_filtered_and_follow_updates() {
     assert_eq!(call.method, "POST");
     assert_eq!(call.header("content-type"), Some("application/json"));
     assert_eq!(call.header("x-kubernetes-object-type"), Some("Pod"));
+    assert_eq!(call.header("authorization"), Some(ROUTER_BEARER));
     assert!(
         call.body.starts_with("{\n    \""),
         "4-space indented JSON: {}",
@@ -584,6 +589,7 @@ async fn timers_fire_every_second_without_drift_for_a_minute() {
     .await;
     assert_eq!(calls[0].method, "POST");
     assert_eq!(calls[0].header("x-fission-timer-name"), Some("tick"));
+    assert_eq!(calls[0].header("authorization"), Some(ROUTER_BEARER));
     assert!(calls[0].body.is_empty());
     // Fire k is due k seconds after the first: the schedule counts from scheduled times, so
     // lateness never accumulates.

@@ -4,6 +4,10 @@
 //! Fission's publisher retries only transport errors and counts any HTTP answer as delivered;
 //! Rivulet also retries what a retry can fix (5xx, 408, 429 honouring `Retry-After`) and reports
 //! other 4xx answers as rejected at once.
+//!
+//! With an installation key, every request carries `Authorization: Bearer <router internal
+//! token>` (`FetcherKey::router_internal_token`): the router's internal listener answers 401
+//! without it (docs/router.md "Internal listener").
 
 use std::time::Duration;
 
@@ -151,6 +155,16 @@ pub struct Deliverer {
     client: Client<HttpConnector, Full<Bytes>>,
     base: String,
     config: DeliveryConfig,
+    /// `Bearer <token>`, marked sensitive (hidden from Debug).
+    authorization: Option<HeaderValue>,
+}
+
+/// The `Authorization` value presenting the router internal token, marked sensitive so that
+/// no Debug output shows it; `None` if the token is not a valid header value.
+pub fn bearer(token: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 enum Attempt {
@@ -171,7 +185,15 @@ impl Deliverer {
             client: Client::builder(TokioExecutor::new()).build(connector),
             base: router_url.trim_end_matches('/').to_owned(),
             config,
+            authorization: None,
         }
+    }
+
+    /// Every request presents `authorization` (from [`bearer`]) to the router.
+    #[must_use]
+    pub fn with_authorization(mut self, authorization: Option<HeaderValue>) -> Self {
+        self.authorization = authorization;
+        self
     }
 
     /// Delivers `invocation`, retrying with exponential back-off; never fails, the outcome says
@@ -206,7 +228,13 @@ impl Deliverer {
             .method(invocation.method.clone())
             .uri(format!("{}{}", self.base, invocation.path));
         for (name, value) in &invocation.headers {
-            request = request.header(name, value);
+            // The router reads the first Authorization: only ours may be there.
+            if self.authorization.is_none() || name != header::AUTHORIZATION {
+                request = request.header(name, value);
+            }
+        }
+        if let Some(authorization) = &self.authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
         }
         let request = match request.body(Full::new(invocation.body.clone())) {
             Ok(request) => request,

@@ -54,7 +54,8 @@ impl TriggerContext {
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
-            deliverer: Deliverer::new(&calls.router_url, calls.delivery.clone()),
+            deliverer: Deliverer::new(&calls.router_url, calls.delivery.clone())
+                .with_authorization(calls.authorization.clone()),
             metrics: calls.metrics.clone(),
             trigger,
             client,
@@ -115,6 +116,9 @@ pub struct TriggerCalls {
     pub router_url: String,
     /// Retries.
     pub delivery: DeliveryConfig,
+    /// `Authorization` of every delivery ([`crate::triggers::delivery::bearer`] of the router
+    /// internal token), or `None` for a router without one.
+    pub authorization: Option<hyper::http::HeaderValue>,
     /// Where deliveries are counted.
     pub metrics: Metrics,
 }

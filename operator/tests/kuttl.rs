@@ -58,10 +58,9 @@ async fn run(suite: &str, extra: &[&str], namespaces: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kuttl_suite_passes_on_rivulet_up() {
-    // The controller puts HTTPTrigger Ingresses in the router's namespace, `rivulet`
-    // (RouterService::default), which `rivulet up` does not create: until it does, the test
-    // creates it, as an installation would.
-    run("kuttl-test.yaml", &["--simulate-pods"], &["rivulet"]).await;
+    // HTTPTrigger Ingresses go to the router's namespace, `fission`, which `rivulet up` creates
+    // as deploy/ does: nothing to prepare.
+    run("kuttl-test.yaml", &["--simulate-pods"], &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,10 @@ use anyhow::Context as _;
 use kube::Client;
 use rivulet_reconcilers::all::{self, Settings};
 use rivulet_reconcilers::environment::pool_pod::PoolPodConfig;
-use rivulet_reconcilers::httptrigger::ingress::RouterService;
+use rivulet_reconcilers::fetcher_access::objects::DEFAULT_CLUSTER_ROLE;
+use rivulet_reconcilers::httptrigger::ingress::{
+    DEFAULT_ROUTER_NAMESPACE, DEFAULT_ROUTER_SERVICE, RouterService,
+};
 use rivulet_reconcilers::offloading::{MappingStrategy, OffloadingConfig};
 use rivulet_reconcilers::support::health::ReadinessCheck;
 use rivulet_reconcilers::support::leader::{self, DEFAULT_LEASE_NAME, LeaseConfig, Stop};
@@ -85,6 +88,21 @@ pub struct Args {
     /// Delay before a delivery's first retry, in milliseconds (doubled before each next one).
     #[arg(long, default_value_t = 500)]
     pub delivery_backoff_ms: u64,
+    /// Namespace of the router Service, where HTTPTrigger Ingresses are created and from
+    /// whose router pods (`app.kubernetes.io/name=rivulet-router`) alone fetchers accept
+    /// connections (deploy/ sets it to the controller's own namespace).
+    #[arg(long, env = "RIVULET_ROUTER_NAMESPACE", default_value = DEFAULT_ROUTER_NAMESPACE)]
+    pub router_namespace: String,
+    /// Name of the router Service (port 80) that HTTPTrigger Ingresses point at.
+    #[arg(long, env = "RIVULET_ROUTER_SERVICE", default_value = DEFAULT_ROUTER_SERVICE)]
+    pub router_service: String,
+    /// ClusterRole bound to the `rivulet-fetcher` ServiceAccount of every function namespace.
+    #[arg(long, env = "RIVULET_FETCHER_CLUSTER_ROLE", default_value = DEFAULT_CLUSTER_ROLE)]
+    pub fetcher_cluster_role: String,
+    /// Give every function namespace the NetworkPolicy `rivulet-fetcher`: only the router's
+    /// pods reach the fetcher port 8000.
+    #[arg(long, env = "RIVULET_FETCHER_NETWORK_POLICY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fetcher_network_policy: bool,
     #[command(flatten)]
     pub fetcher_key: super::common::FetcherKeyArgs,
 }
@@ -158,7 +176,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     }
     let settings = Settings {
         pods,
-        router: RouterService::default(),
+        router: RouterService {
+            namespace: args.router_namespace,
+            name: args.router_service,
+        },
+        fetcher_cluster_role: args.fetcher_cluster_role,
+        fetcher_network_policy: args.fetcher_network_policy,
         offloading: OffloadingConfig {
             resource: offloading,
             namespace_mapping: args.namespace_mapping,

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use rivulet_api::specialize::FetcherKey;
 use rivulet_router::admission::Overload;
 use rivulet_router::kube::Client;
 use rivulet_router::proxy::ProxyConfig;
@@ -58,6 +59,11 @@ pub struct Args {
     /// time: the node or a backend is saturated, not the pods (0: off; docs/router.md).
     #[arg(long, env = "RIVULET_ROUTER_MAX_SLOWDOWN", default_value_t = rivulet_router::admission::DEFAULT_MAX_SLOWDOWN)]
     pub max_slowdown: u32,
+    /// Function calls on the internal listener need `Authorization: Bearer <token>`, the router
+    /// internal token derived from `--fetcher-key-file` (the controller's trigger deliveries send
+    /// it). Without a key there is no token and the listener stays open.
+    #[arg(long, env = "RIVULET_ROUTER_INTERNAL_TOKEN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub internal_token: bool,
     #[command(flatten)]
     pub fetcher_key: super::common::FetcherKeyArgs,
 }
@@ -73,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let fetcher_key = args.fetcher_key.load()?;
+    let internal_token = internal_token(args.internal_token, fetcher_key.as_ref());
     let client = Client::try_default()
         .await
         .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?;
@@ -90,6 +97,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             ..defaults.proxy
         },
         fetcher_key,
+        internal_token,
         overload: Overload {
             max_specializing: args.max_specializing,
             max_queued: args.max_queued,
@@ -116,6 +124,20 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The internal listener's token: on whenever there is a key, unless turned off.
+fn internal_token(wanted: bool, key: Option<&FetcherKey>) -> Option<String> {
+    match key {
+        Some(key) if wanted => Some(key.router_internal_token()),
+        Some(_) => {
+            tracing::warn!(
+                "--internal-token=false: the internal listener calls any function for anyone who reaches it"
+            );
+            None
+        }
+        None => None,
+    }
+}
+
 async fn wait_for_signal() -> anyhow::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
@@ -124,4 +146,34 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = terminate.recv() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_internal_token_is_on_with_a_key_unless_turned_off() {
+        let key = FetcherKey::from_file_bytes(&[b'k'; 32]).unwrap();
+        assert_eq!(
+            internal_token(true, Some(&key)),
+            Some(key.router_internal_token())
+        );
+        assert_eq!(internal_token(false, Some(&key)), None);
+        assert_eq!(internal_token(true, None), None);
+    }
+
+    #[test]
+    fn the_flag_defaults_on_and_takes_false() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            router: Args,
+        }
+        let on = Cli::try_parse_from(["router"]).unwrap();
+        assert!(on.router.internal_token);
+        let off = Cli::try_parse_from(["router", "--internal-token=false"]).unwrap();
+        assert!(!off.router.internal_token);
+    }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
@@ -107,6 +108,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let kubeconfig = cluster.kubeconfig_path().to_path_buf();
     let client = rivulet_localcluster_agent::client_from_kubeconfig(&kubeconfig).await?;
     install_crds(&client).await?;
+    ensure_router_namespace(&client).await?;
     let agent = Agent::start(client.clone(), agent_config.with_kubeconfig(&kubeconfig))
         .await
         .context("cannot start the node agent")?;
@@ -116,6 +118,8 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let router_config = RouterConfig {
         public_addr: SocketAddr::from(([127, 0, 0, 1], args.router_port)),
         internal_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        // Trigger deliveries present it (the reconcilers derive it from the same key).
+        internal_token: Some(fetcher_key.router_internal_token()),
         fetcher_key: Some(fetcher_key.clone()),
         ..RouterConfig::default()
     };
@@ -162,7 +166,11 @@ async fn start_reconcilers(
             fetcher_key: Some(fetcher_key),
             ..local_pods()
         },
+        // Ingresses go where deploy/ puts the router (`up` creates the namespace).
         router: RouterService::default(),
+        // No router pod runs in it, so the fetchers' NetworkPolicy would admit nothing there
+        // (and localcluster does not enforce policies); the fetcher token guards port 8000.
+        fetcher_network_policy: false,
         offloading: OffloadingConfig {
             resource: rivulet_reconcilers::offloading::discover(client).await,
             ..OffloadingConfig::default()
@@ -170,6 +178,7 @@ async fn start_reconcilers(
         router_url: format!("http://{router_internal}"),
         delivery: DeliveryConfig::default(),
         connectors: ConnectorConfig::from_env(),
+        ..Settings::default()
     };
     let (leading, is_leader) = watch::channel(true);
     let (stop_reconcilers, stopped) = oneshot::channel::<()>();
@@ -189,6 +198,27 @@ async fn start_reconcilers(
         .await;
     });
     (stop_reconcilers, reconcilers)
+}
+
+/// The namespace deploy/ installs the router in, where HTTPTrigger Ingresses are created.
+async fn ensure_router_namespace(client: &Client) -> anyhow::Result<()> {
+    let name = RouterService::default().namespace;
+    let namespace = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.clone()),
+            ..kube::api::ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&namespace),
+        )
+        .await
+        .with_context(|| format!("cannot create the namespace {name}"))?;
+    Ok(())
 }
 
 /// Applies Rivulet's CRDs (server-side, so re-running `up` updates them) and waits until served.

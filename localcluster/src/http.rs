@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::api::status::{ApiError, ApiResult};
-use crate::api::{Ctx, Query, discovery, handlers};
+use crate::api::{Ctx, Query, discovery, handlers, openapi};
 use crate::connections::{ClientSlots, ConnectionLimits};
 use crate::exchange::{Body, Caller, Req, bytes_response, error_response, json_response};
 
@@ -153,7 +153,19 @@ fn bearer(ctx: &Ctx, req: &Request<Incoming>) -> Option<Caller> {
     {
         return None;
     }
-    Some(Caller::ServiceAccount(claims))
+    // The account must still be the one the token was issued for: deleting (or recreating) a
+    // ServiceAccount revokes its tokens. A token without the uid (issued before it was recorded)
+    // needs an account of that name.
+    let account = crate::storage::Key {
+        resource: "/serviceaccounts".into(),
+        namespace: claims.namespace.clone(),
+        name: claims.service_account.clone(),
+    };
+    let live = match &claims.service_account_uid {
+        Some(uid) => ctx.store.key_of_uid(uid).as_ref() == Some(&account),
+        None => ctx.store.get(&account).is_some(),
+    };
+    live.then_some(Caller::ServiceAccount(claims))
 }
 
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
@@ -261,19 +273,46 @@ async fn route(ctx: &Arc<Ctx>, req: &Req) -> ApiResult<Response<Body>> {
         ["apis", group, version] => discovery::api_resource_list(&catalog, group, version)
             .map(|v| json_response(200, &v))
             .ok_or_else(ApiError::path_not_found),
-        // An empty protobuf document: kubectl's client-side validation then skips schemas
-        // (reference §1.3 PROBE); field validation happens server-side.
-        ["openapi", "v2"] => get_only(bytes_response(
+        // Protobuf (what kubectl asks for) is served as an empty document: kubectl then skips
+        // client-side validation (reference §1.3 PROBE) and the server validates fields. JSON
+        // clients get the schemas.
+        ["openapi", "v2"] if req.accept.contains("protobuf") => get_only(bytes_response(
             200,
             "application/octet-stream",
             Bytes::new(),
         )),
+        ["openapi", "v2"] => get_only(json_response(200, &openapi::v2(&catalog, &crd_values(ctx)))),
+        ["openapi", "v3"] => get_only(json_response(
+            200,
+            &openapi::v3_root(&catalog, &crd_values(ctx)),
+        )),
+        ["openapi", "v3", "api", version] => openapi_v3(ctx, &catalog, "", version, req),
+        ["openapi", "v3", "apis", group, version] => openapi_v3(ctx, &catalog, group, version, req),
         ["api", "v1", rest @ ..] => handlers::resource(ctx, &catalog, "", "v1", rest, req).await,
         ["apis", group, version, rest @ ..] => {
             handlers::resource(ctx, &catalog, group, version, rest, req).await
         }
         _ => Err(ApiError::path_not_found()),
     }
+}
+
+fn crd_values(ctx: &Ctx) -> Vec<Value> {
+    ctx.crds().iter().map(|c| c.value.clone()).collect()
+}
+
+fn openapi_v3(
+    ctx: &Ctx,
+    catalog: &crate::registry::Catalog,
+    group: &str,
+    version: &str,
+    req: &Req,
+) -> ApiResult<Response<Body>> {
+    if req.method != Method::GET {
+        return Err(ApiError::method_not_allowed(req.method.as_str(), &req.path));
+    }
+    let (bytes, _) = openapi::v3_document_bytes(catalog, &crd_values(ctx), group, version)
+        .ok_or_else(ApiError::path_not_found)?;
+    Ok(bytes_response(200, "application/json", Bytes::from(bytes)))
 }
 
 fn aggregated(doc: &Value, version: &str) -> Response<Body> {

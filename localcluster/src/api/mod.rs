@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod events;
 pub mod handlers;
 pub mod objects;
+pub mod openapi;
 pub mod options;
 pub mod patch;
 pub mod protobuf;

@@ -5,8 +5,8 @@
 //! bound to, expiry) as base64url JSON, signed with HMAC-SHA256 under a key derived from the
 //! admin token, so nothing new has to be stored and rotating the admin token revokes every pod
 //! token with it. Issuing and checking are pure; the API server adds the two facts only it
-//! knows: the time, and whether the bound pod still exists (a pod-bound token dies with its
-//! pod, as in Kubernetes).
+//! knows: the time, and whether the ServiceAccount and the bound pod still exist (a token dies
+//! with its account, a pod-bound one also with its pod, as in Kubernetes).
 //!
 //! What such a token may do is RBAC's to say (crate::rbac): the token names the user
 //! `system:serviceaccount:<ns>:<name>`, in the groups `system:serviceaccounts`,
@@ -39,6 +39,10 @@ pub struct Claims {
     pub namespace: String,
     #[serde(rename = "sa")]
     pub service_account: String,
+    /// The ServiceAccount's uid when the token was issued: a token dies with its account, also
+    /// when one of the same name replaces it (kube-apiserver checks the uid the same way).
+    #[serde(rename = "sau", default, skip_serializing_if = "Option::is_none")]
+    pub service_account_uid: Option<String>,
     /// The pod the token is bound to: name and uid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<(String, String)>,
@@ -126,6 +130,7 @@ mod tests {
         Claims {
             namespace: "default".into(),
             service_account: "default".into(),
+            service_account_uid: Some("sa-uid".into()),
             pod: Some(("p".into(), "uid-1".into())),
             expires,
         }

@@ -718,3 +718,81 @@ async fn kubectl_create_role_and_bindings_work() {
     assert!(ask(&["get", "nodes/n1"]));
     assert!(!ask(&["get", "nodes/n2"]));
 }
+
+/// A token dies with its ServiceAccount: deleted, or deleted and recreated under the same name
+/// (a new uid), the token is refused with 401 as kube-apiserver refuses it; a new token for the
+/// new account works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_revoked_with_its_service_account() {
+    let env = common::start("rbac-revoke").await;
+    let api: Api<ServiceAccount> = Api::namespaced(env.client.clone(), "team-a");
+    let token = account(&env, "team-a", "sa").await;
+    let sa_client = client_with(&env, &token);
+    let pods = || Api::<Pod>::namespaced(sa_client.clone(), "team-a");
+    // The bootstrap reader lets the account list pods while it exists.
+    pods().list(&ListParams::default()).await.unwrap();
+
+    api.delete("sa", &DeleteParams::default()).await.unwrap();
+    let e = api_error(pods().list(&ListParams::default()).await);
+    assert_eq!((e.code, e.message.as_str()), (401, "Unauthorized"));
+
+    // Same name, new uid: the old token stays revoked.
+    let fresh = account(&env, "team-a", "sa").await;
+    let e = api_error(pods().list(&ListParams::default()).await);
+    assert_eq!(e.code, 401);
+    let out = env.kubectl(&["--token", &token, "get", "pods", "-n", "team-a"], None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("You must be logged in to the server"),
+        "{stderr}"
+    );
+    Api::<Pod>::namespaced(client_with(&env, &fresh), "team-a")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+}
+
+/// Impersonation headers from a ServiceAccount are refused with kube-apiserver's 403, for a
+/// user, a ServiceAccount user and with groups; nothing is done under the impersonated name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_account_cannot_impersonate() {
+    let env = strict("rbac-impersonate").await;
+    let token = account(&env, "team-a", "sa").await;
+    apply(&env, TEAM_A_POLICY);
+    let client = client_with(&env, &token);
+    let send = |headers: Vec<(&'static str, &'static str)>| {
+        let client = client.clone();
+        async move {
+            let mut req = hyper::Request::builder()
+                .method("DELETE")
+                .uri("/api/v1/namespaces/team-a/configmaps/c");
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            api_error(client.request_text(req.body(Vec::new()).unwrap()).await)
+        }
+    };
+    let e = send(vec![("impersonate-user", "alice")]).await;
+    assert_eq!(e.code, 403);
+    assert_eq!(
+        e.message,
+        "users \"alice\" is forbidden: User \"system:serviceaccount:team-a:sa\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
+    );
+    let e = send(vec![
+        ("impersonate-user", "system:serviceaccount:team-a:other"),
+        ("impersonate-group", "system:masters"),
+    ])
+    .await;
+    assert_eq!(e.code, 403);
+    assert_eq!(
+        e.message,
+        "serviceaccounts \"other\" is forbidden: User \"system:serviceaccount:team-a:sa\" cannot impersonate resource \"serviceaccounts\" in API group \"\" in the namespace \"team-a\""
+    );
+    assert_eq!(e.reason, "Forbidden");
+    let details = e.details.unwrap();
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("other", "serviceaccounts")
+    );
+}

@@ -529,6 +529,17 @@ fn verb(method: &Method, named: bool, watch: bool) -> &'static str {
     }
 }
 
+/// The uid of ServiceAccount `ns/name` (404 when it does not exist): tokens die with it.
+fn account_uid(ctx: &Ctx, info: &ResourceInfo, ns: &str, name: &str) -> ApiResult<Option<String>> {
+    let account = ctx
+        .store
+        .get(&Ctx::key(info, ns, name))
+        .ok_or_else(|| ApiError::not_found(&info.group_resource(), name))?;
+    Ok(account.value["metadata"]["uid"]
+        .as_str()
+        .map(str::to_string))
+}
+
 /// `serviceaccounts/<name>/token`: a TokenRequest, answered with a signed token
 /// (crate::tokens) for the ServiceAccount, bound to a pod when the request names one.
 fn token_request(
@@ -540,9 +551,7 @@ fn token_request(
 ) -> ApiResult<Response<Body>> {
     use crate::tokens::{self, Claims};
     const KIND: &str = "TokenRequest.authentication.k8s.io";
-    if ctx.store.get(&Ctx::key(info, ns, name)).is_none() {
-        return Err(ApiError::not_found(&info.group_resource(), name));
-    }
+    let account_uid = account_uid(ctx, info, ns, name)?;
     let body = parse_body(req)?;
     let spec = &body["spec"];
     let invalid = |field: &str, message: &str| {
@@ -618,6 +627,7 @@ fn token_request(
     let token = ctx.signer.issue(&Claims {
         namespace: ns.to_string(),
         service_account: name.to_string(),
+        service_account_uid: account_uid,
         pod,
         expires,
     });

@@ -25,6 +25,22 @@ pub struct Args {
     /// Pods the local node accepts (kubelet's default 110; raise it for scale tests).
     #[arg(long, default_value_t = 110)]
     pub max_pods: u32,
+    /// How pods run, as for `rivulet up`: `auto` (bubblewrap when it works here, else plain
+    /// processes), `bwrap`, `none` (docs/localcluster-agent.md, "Sandbox").
+    #[arg(long, env = "RIVULET_POD_SANDBOX", default_value = "auto")]
+    pub pod_sandbox: rivulet_localcluster_agent::kubelet::sandbox::SandboxMode,
+    /// Pods' network, as for `rivulet up`: `auto` (a namespace per sandboxed pod when root with
+    /// iproute2, else the host's), `bridge`, `host` (docs/localcluster-agent.md, "Pod network").
+    #[arg(long, env = "RIVULET_POD_NETWORK", default_value = "auto")]
+    pub pod_network: rivulet_localcluster_agent::kubelet::network::NetworkMode,
+    /// Map Fission's Python and Node.js environment images and the fetcher image to this
+    /// repository's runtimes and this binary, as `rivulet up` does (prepared once per data dir).
+    #[arg(long)]
+    pub local_runtimes: bool,
+    /// ServiceAccounts get only what stored RBAC grants, as on kube-apiserver, without the
+    /// bootstrap role that lets them read everything (docs/localcluster.md, "Authorization").
+    #[arg(long)]
+    pub no_service_account_reader: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -43,9 +59,17 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     agent_config.simulate_pods = args.simulate_pods;
     agent_config.liqo_v1alpha1 = args.liqo_v1alpha1;
     agent_config.max_pods = args.max_pods;
+    agent_config.pod_sandbox = args.pod_sandbox;
+    agent_config.pod_network = args.pod_network;
+    if args.local_runtimes {
+        let rivulet = std::env::current_exe().context("cannot locate the rivulet binary")?;
+        agent_config.image_table =
+            crate::local::runtimes::prepare(&args.data_dir)?.image_table(&rivulet);
+    }
     let extensions = rivulet_localcluster_agent::server_extensions(&agent_config);
     let mut config = rivulet_localcluster::Config::new(&args.data_dir);
     config.api_port = args.api_port;
+    config.bootstrap_service_account_reader = !args.no_service_account_reader;
     config.create_hooks = extensions.create_hooks;
     config.pod_logs = Some(extensions.pod_logs);
     let cluster = rivulet_localcluster::LocalCluster::start(config)

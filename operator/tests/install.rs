@@ -50,6 +50,8 @@ impl LocalCluster {
             .args([
                 "localcluster",
                 "--no-service-account-reader",
+                // Fission's python-env image runs this repository's Python runtime.
+                "--local-runtimes",
                 "--api-port",
                 "0",
                 "--data-dir",
@@ -145,6 +147,34 @@ impl Drop for LocalCluster {
     }
 }
 
+/// `GET path` on `addr` over HTTP/1.1: (status, body), or the I/O error's text.
+fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not HTTP: {response:?}"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
 const CONTROLLER: &str = "system:serviceaccount:fission:rivulet-controller";
 const ROUTER: &str = "system:serviceaccount:fission:rivulet-router";
 
@@ -199,6 +229,55 @@ fn deploy_installs_on_localcluster_with_least_privilege() {
             .status
             .success()
     });
+
+    cluster.wait_for(
+        Duration::from_secs(120),
+        "the router Deployment to be Available",
+        |c| {
+            c.kubectl(&[
+                "wait",
+                "--for=condition=Available",
+                "deployment/rivulet-router",
+                "-n",
+                "fission",
+                "--timeout=5s",
+            ])
+            .status
+            .success()
+        },
+    );
+
+    // The quickstart, through the installed router: one of the router Service's pods, at its
+    // address (localcluster has no Service proxy).
+    cluster.kubectl_ok(&[
+        "apply",
+        "-f",
+        repo().join("examples/hello-python").to_str().unwrap(),
+    ]);
+    let router = cluster.kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        "fission",
+        "-l",
+        "app.kubernetes.io/name=rivulet-router",
+        "-o",
+        "jsonpath={.items[0].status.podIP}",
+    ]);
+    let router = format!("{}:8888", router.trim());
+    let mut last = String::new();
+    cluster.wait_for(
+        Duration::from_secs(180),
+        "Hello, World! through the router",
+        |_| match http_get(&router, "/hello") {
+            Ok((200, body)) if body.contains("Hello, World!") => true,
+            other => {
+                last = format!("{other:?}");
+                false
+            }
+        },
+    );
+    eprintln!("last non-hello answer before success: {last}");
 
     // Least privilege, answered by localcluster's RBAC from the installed roles.
     assert!(!cluster.can_i(ROUTER, &["list", "secrets", "-n", "default"]));

@@ -32,9 +32,18 @@ enum Command {
     /// Local mode in one process: embedded Kubernetes with pods as local processes, Rivulet's
     /// CRDs, every reconciler and the router. Prints the KUBECONFIG line and the router URL.
     Up(cmd::up::Args),
+    /// Fission's CLI (`rivulet fission fn create ...`); also what runs when this binary is
+    /// invoked as `fission` (docs/cli.md).
+    Fission(rivulet_cli::Fission),
 }
 
 fn main() -> anyhow::Result<()> {
+    // Invoked through a `fission` symlink or copy: Fission's CLI, argv as Fission's.
+    let invoked_as = std::env::args_os().next().map(std::path::PathBuf::from);
+    if invoked_as.as_deref().and_then(std::path::Path::file_stem) == Some("fission".as_ref()) {
+        rivulet_cli::Fission::parse().run_or_exit();
+        return Ok(());
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Localcluster(args) => cmd::localcluster::run(&args),
@@ -43,5 +52,9 @@ fn main() -> anyhow::Result<()> {
         Command::Controller(args) => cmd::controller::run(args),
         Command::Router(args) => cmd::router::run(args),
         Command::Up(args) => cmd::up::run(&args),
+        Command::Fission(args) => {
+            args.run_or_exit();
+            Ok(())
+        }
     }
 }

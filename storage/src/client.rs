@@ -125,7 +125,7 @@ impl Client {
     ) -> Result<Uploaded, StorageError> {
         let mut boundary_bytes = [0u8; 12];
         getrandom::fill(&mut boundary_bytes).map_err(|e| StorageError::Random(e.to_string()))?;
-        let boundary: String = boundary_bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let boundary = crate::hex(&boundary_bytes);
         let boundary = format!("rivulet-{boundary}");
         let safe_name: String = name
             .chars()
@@ -214,7 +214,7 @@ impl Client {
             let body = body
                 .collect()
                 .await
-                .map(|b| b.to_bytes())
+                .map(http_body_util::Collected::to_bytes)
                 .unwrap_or_default();
             expect_ok(&url, status, body)?;
             return Err(StorageError::BadAnswer {
@@ -373,5 +373,5 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(bytes)
 }

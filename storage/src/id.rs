@@ -15,7 +15,7 @@ impl ArchiveId {
         getrandom::fill(&mut bytes).map_err(|e| StorageError::Random(e.to_string()))?;
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::hex(&bytes);
         Ok(Self(format!(
             "{}-{}-{}-{}-{}",
             &hex[0..8],

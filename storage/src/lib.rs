@@ -45,6 +45,15 @@ pub fn id_from_url(url: &str) -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
+/// Lowercase hex of `bytes` (sha256 sums, random ids).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ pub struct PrunerConfig {
 impl Default for PrunerConfig {
     fn default() -> Self {
         Self {
-            interval: Duration::from_mins(60),
+            interval: Duration::from_hours(1),
             // Longer than Fission's minute: `spec apply` uploads every archive before it
             // creates any Package.
             grace: Duration::from_mins(10),
@@ -44,9 +44,9 @@ pub struct PruneReport {
 }
 
 /// The decision, pure: the ids to delete among `stored`, given the ids Packages reference.
-pub fn orphans(
+pub fn orphans<S: std::hash::BuildHasher>(
     stored: &[StoredArchive],
-    referenced: &HashSet<String>,
+    referenced: &HashSet<String, S>,
     now: SystemTime,
     grace: Duration,
 ) -> Vec<ArchiveId> {
@@ -146,7 +146,7 @@ impl Pruner {
             match self.run_once().await {
                 Ok(report) => tracing::debug!(?report, "archive pruner round"),
                 Err(err) => {
-                    tracing::warn!(error = %err, "archive pruner round failed; retrying next interval")
+                    tracing::warn!(error = %err, "archive pruner round failed; retrying next interval");
                 }
             }
         }

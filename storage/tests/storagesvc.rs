@@ -333,18 +333,35 @@ async fn the_pruner_keeps_referenced_and_young_archives_and_deletes_old_orphans(
         .collect();
     assert_eq!(left, [young]);
 
-    // `rivulet up`'s Service is what the CLI discovers.
-    discovery::publish(&cluster.client, "http://127.0.0.1:8123", 8123)
+    // What `rivulet up` runs: the CLI discovers it through the Service it publishes.
+    let local = rivulet_storage::LocalStorage::start(
+        &cluster.client,
+        rivulet_storage::LocalConfig::new(
+            &cluster.dir.path().join("up"),
+            vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        ),
+    )
+    .await
+    .unwrap();
+    let endpoint = discovery::discover(&cluster.client).await.unwrap();
+    assert_eq!(endpoint.archive_base, local.url());
+    if std::env::var(discovery::URL_ENV).is_err() {
+        assert_eq!(endpoint.access, Access::Direct(local.url().to_owned()));
+    }
+    let uploaded = Client::new(&endpoint.archive_base)
+        .unwrap()
+        .upload_bytes("a.zip", Bytes::from_static(b"zip"))
         .await
         .unwrap();
-    let endpoint = discovery::discover(&cluster.client).await.unwrap();
-    if std::env::var(discovery::URL_ENV).is_err() {
-        assert_eq!(
-            endpoint.access,
-            Access::Direct("http://127.0.0.1:8123".into())
-        );
-    }
-    assert_eq!(endpoint.archive_base, "http://127.0.0.1:8123");
+    assert!(
+        cluster
+            .dir
+            .path()
+            .join("up/archives")
+            .join(&uploaded.id)
+            .is_file()
+    );
+    local.shutdown().await;
     cluster.shutdown().await;
 }
 

@@ -29,6 +29,8 @@ enum Command {
     Controller(cmd::controller::Args),
     /// Run the router (HTTP triggers, on-demand specialization) against any cluster.
     Router(cmd::router::Args),
+    /// Run archive storage (Fission's storagesvc protocol on port 8000) and its archive pruner.
+    Storage(cmd::storage::Args),
     /// Local mode in one process: embedded Kubernetes with pods as local processes, Rivulet's
     /// CRDs, every reconciler and the router. Prints the KUBECONFIG line and the router URL.
     Up(cmd::up::Args),
@@ -51,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Command::Fetcher(args) => cmd::fetcher::run(args),
         Command::Controller(args) => cmd::controller::run(args),
         Command::Router(args) => cmd::router::run(args),
+        Command::Storage(args) => cmd::storage::run(&args),
         Command::Up(args) => cmd::up::run(&args),
         Command::Fission(args) => {
             args.run_or_exit();

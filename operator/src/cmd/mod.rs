@@ -7,4 +7,5 @@ pub mod fetcher;
 pub mod in_cluster;
 pub mod localcluster;
 pub mod router;
+pub mod storage;
 pub mod up;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rivulet_testing::{UpProcess, eventually, http};
 
-const WAIT: Duration = Duration::from_secs(120);
+const WAIT: Duration = Duration::from_mins(2);
 
 const HELLO: &str = "def main():\n    print(\"hello from the function\", flush=True)\n    return \"Hello, World!\\n\"\n";
 const HELLO_AGAIN: &str = "def main():\n    return \"Hello again!\\n\"\n";

@@ -63,6 +63,34 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The fetcher-access objects that go with these pods and this router.
+    pub fn fetcher_access(&self) -> FetcherAccessConfig {
+        FetcherAccessConfig {
+            service_account: self.pods.service_account.clone(),
+            cluster_role: self.fetcher_cluster_role.clone(),
+            router_namespace: self
+                .fetcher_network_policy
+                .then(|| self.router.namespace.clone()),
+        }
+    }
+
+    /// How the triggers call functions: with the router internal token whenever there is a key,
+    /// since the router then requires it (`rivulet router`).
+    pub fn trigger_calls(&self, metrics: &Metrics) -> TriggerCalls {
+        TriggerCalls {
+            router_url: self.router_url.clone(),
+            delivery: self.delivery.clone(),
+            authorization: self
+                .pods
+                .fetcher_key
+                .as_ref()
+                .and_then(|key| bearer(&key.router_internal_token())),
+            metrics: metrics.clone(),
+        }
+    }
+}
+
 /// Starts every reconciler on its own task; the future resolves when all have stopped after
 /// `stop` fired (each finishes the reconciles in flight first). Dropping the future cancels them
 /// (they live in a `JoinSet`), which is how a supervisor bounds the grace:
@@ -106,13 +134,7 @@ pub fn start(
         fetcher_access::reconciler::run(
             client.clone(),
             &caches,
-            FetcherAccessConfig {
-                service_account: settings.pods.service_account.clone(),
-                cluster_role: settings.fetcher_cluster_role.clone(),
-                router_namespace: settings
-                    .fetcher_network_policy
-                    .then(|| settings.router.namespace.clone()),
-            },
+            settings.fetcher_access(),
             metrics.clone(),
             stop.clone(),
         ),
@@ -144,17 +166,7 @@ pub fn start(
             stop.clone(),
         ),
     );
-    let calls = TriggerCalls {
-        router_url: settings.router_url.clone(),
-        delivery: settings.delivery.clone(),
-        // The router requires this token whenever it holds the key (`rivulet router`).
-        authorization: settings
-            .pods
-            .fetcher_key
-            .as_ref()
-            .and_then(|key| bearer(&key.router_internal_token())),
-        metrics: metrics.clone(),
-    };
+    let calls = settings.trigger_calls(metrics);
     spawn_named(
         &mut set,
         "kubewatcher",

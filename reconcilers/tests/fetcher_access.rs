@@ -186,13 +186,10 @@ async fn strict_cluster() -> TestCluster {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_function_namespace_gets_its_fetcher_account_binding_and_policy_back() {
+async fn the_controllers_role_allows_on_these_kinds_only_what_the_reconciler_does() {
     let tc = strict_cluster().await;
-    let admin = tc.client.clone();
-    install_crds(&admin).await;
-    add_namespace(&admin, "fns").await;
+    add_namespace(&tc.client, "fns").await;
     let controller = controller_client(&tc).await;
-
     // On these kinds the controller may do what the reconciler does, and nothing else.
     for (group, resource) in [
         ("", "serviceaccounts"),
@@ -219,6 +216,17 @@ async fn every_function_namespace_gets_its_fetcher_account_binding_and_policy_ba
             );
         }
     }
+
+    tc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_namespace_gets_its_fetcher_account_binding_and_policy_back() {
+    let tc = strict_cluster().await;
+    let admin = tc.client.clone();
+    install_crds(&admin).await;
+    add_namespace(&admin, "fns").await;
+    let controller = controller_client(&tc).await;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let caches = Caches::new(&controller);
@@ -303,9 +311,26 @@ async fn every_function_namespace_gets_its_fetcher_account_binding_and_policy_ba
     )
     .await;
 
+    Box::pin(second_owner_keeps_them(&admin, &env_uid)).await;
+
+    // The last one goes: the garbage collector takes all three.
+    let envs: Api<Environment> = Api::namespaced(admin.clone(), "fns");
+    envs.delete("node", &DeleteParams::default()).await.unwrap();
+    gone::<ServiceAccount>(&admin, "rivulet-fetcher").await;
+    gone::<RoleBinding>(&admin, "rivulet-fetcher").await;
+    gone::<NetworkPolicy>(&admin, "rivulet-fetcher").await;
+
+    let _ = stop.send(true);
+    task.await.unwrap();
+    tc.shutdown().await;
+}
+
+/// A second Environment joins the owners; the first goes and the objects stay, owned by the
+/// one left (then deleted by the caller).
+async fn second_owner_keeps_them(admin: &Client, env_uid: &str) {
     // A second owner, then the first goes: the objects stay, owned by the one left.
     let node: Environment = create(
-        &admin,
+        admin,
         "fns",
         json!({"apiVersion": "fission.io/v1", "kind": "Environment",
             "metadata": {"name": "node"},
@@ -313,8 +338,8 @@ async fn every_function_namespace_gets_its_fetcher_account_binding_and_policy_ba
     )
     .await;
     let node_uid = node.uid().unwrap();
-    wait_for::<ServiceAccount>(&admin, "rivulet-fetcher", "two owners", |o| {
-        owned_by(&o.metadata, &[env_uid.as_str(), node_uid.as_str()])
+    wait_for::<ServiceAccount>(admin, "rivulet-fetcher", "two owners", |o| {
+        owned_by(&o.metadata, &[env_uid, node_uid.as_str()])
     })
     .await;
     let envs: Api<Environment> = Api::namespaced(admin.clone(), "fns");
@@ -325,31 +350,21 @@ async fn every_function_namespace_gets_its_fetcher_account_binding_and_policy_ba
         let only_node = |meta: &kube::api::ObjectMeta| owned_by(meta, &[node_uid.as_str()]);
         match what {
             "account" => {
-                wait_for::<ServiceAccount>(&admin, "rivulet-fetcher", what, |o| {
+                wait_for::<ServiceAccount>(admin, "rivulet-fetcher", what, |o| {
                     only_node(&o.metadata)
                 })
                 .await
             }
             "binding" => {
-                wait_for::<RoleBinding>(&admin, "rivulet-fetcher", what, |o| only_node(&o.metadata))
+                wait_for::<RoleBinding>(admin, "rivulet-fetcher", what, |o| only_node(&o.metadata))
                     .await
             }
             _ => {
-                wait_for::<NetworkPolicy>(&admin, "rivulet-fetcher", what, |o| {
+                wait_for::<NetworkPolicy>(admin, "rivulet-fetcher", what, |o| {
                     only_node(&o.metadata)
                 })
                 .await
             }
         };
     }
-
-    // The last one goes: the garbage collector takes all three.
-    envs.delete("node", &DeleteParams::default()).await.unwrap();
-    gone::<ServiceAccount>(&admin, "rivulet-fetcher").await;
-    gone::<RoleBinding>(&admin, "rivulet-fetcher").await;
-    gone::<NetworkPolicy>(&admin, "rivulet-fetcher").await;
-
-    let _ = stop.send(true);
-    task.await.unwrap();
-    tc.shutdown().await;
 }

@@ -75,12 +75,12 @@ pub fn owners<'a>(
     let envs = environments
         .into_iter()
         .filter(|e| in_namespace(&e.metadata))
-        .filter_map(|e| reference(e));
+        .filter_map(reference);
     let fns = functions
         .into_iter()
         .filter(|f| in_namespace(&f.metadata))
         .filter(|f| f.spec.executor_type() == Some(ExecutorType::Newdeploy))
-        .filter_map(|f| reference(f));
+        .filter_map(reference);
     let mut owners: Vec<OwnerReference> = envs.chain(fns).collect();
     owners.sort_by(|a, b| a.uid.cmp(&b.uid));
     owners
@@ -237,17 +237,23 @@ mod tests {
 
     #[test]
     fn owners_are_the_namespaces_environments_and_newdeploy_functions() {
-        let envs = [env("fns", "python", "u-2"), env("other", "node", "u-0")];
+        let envs: Vec<Environment> = [("fns", "python", "u-2"), ("other", "node", "u-0")]
+            .into_iter()
+            .map(|(namespace, name, uid)| env(namespace, name, uid))
+            .collect();
         let mut gone = env("fns", "going", "u-9");
         gone.metadata.deletion_timestamp =
             Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
                 k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
             ));
-        let fns = [
-            function("fns", "deployed", "u-1", "newdeploy"),
-            function("fns", "pooled", "u-3", "poolmgr"),
-            function("fns", "image", "u-4", "container"),
-        ];
+        let fns: Vec<Function> = [
+            ("deployed", "u-1", "newdeploy"),
+            ("pooled", "u-3", "poolmgr"),
+            ("image", "u-4", "container"),
+        ]
+        .into_iter()
+        .map(|(name, uid, executor)| function("fns", name, uid, executor))
+        .collect();
         let owners = owners("fns", envs.iter().chain([&gone]), &fns);
         let seen: Vec<_> = owners
             .iter()
@@ -280,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_objects_of_a_namespace() {
-        let owners = owners("fns", &[env("fns", "python", "u-1")], &[]);
+        let owners = owners("fns", [&env("fns", "python", "u-1")], []);
         let desired = desired("fns", &owners, &FetcherAccessConfig::default());
         insta::assert_yaml_snapshot!(
             "fetcher_access_objects",
@@ -294,7 +300,7 @@ mod tests {
 
     #[test]
     fn without_an_account_or_a_router_namespace_those_objects_are_left_out() {
-        let owners = owners("fns", &[env("fns", "python", "u-1")], &[]);
+        let owners = owners("fns", [&env("fns", "python", "u-1")], []);
         let config = FetcherAccessConfig {
             service_account: None,
             router_namespace: None,

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::FutureExt as _;
+use k8s_openapi::Resource as _;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -74,8 +75,8 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::Apply { kind, .. } => match *kind {
-                "ServiceAccount" => "apply_service_account",
-                "RoleBinding" => "apply_role_binding",
+                ServiceAccount::KIND => "apply_service_account",
+                RoleBinding::KIND => "apply_role_binding",
                 _ => "apply_network_policy",
             },
         }
@@ -115,6 +116,7 @@ pub async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Context>) -> Result<A
 async fn apply<K>(client: &Client, cache: &Store<K>, object: &K) -> Result<(), Error>
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + k8s_openapi::Resource
         + Clone
         + DeserializeOwned
         + Serialize
@@ -135,20 +137,12 @@ where
     )
     .await
     .map_err(|source| Error::Apply {
-        kind: kind_name::<K>(),
+        kind: <K as k8s_openapi::Resource>::KIND,
         namespace,
         name,
         source,
     })?;
     Ok(())
-}
-
-fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
-    match K::kind(&()).as_ref() {
-        "ServiceAccount" => "ServiceAccount",
-        "RoleBinding" => "RoleBinding",
-        _ => "NetworkPolicy",
-    }
 }
 
 /// Whether `current` holds every field of `desired` with the same value (lists element by

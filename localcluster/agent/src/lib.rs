@@ -495,6 +495,12 @@ impl Agent {
         })
     }
 
+    /// The host's address on the pods' bridge, when pods have their own network: the one host
+    /// address a pod reaches (a host service meant for pods listens there).
+    pub fn pod_gateway(&self) -> Option<std::net::Ipv4Addr> {
+        self.network.as_ref().map(kubelet::network::Bridge::gateway)
+    }
+
     /// Stops every loop; every container process is terminated before this returns.
     pub async fn shutdown(mut self) {
         self.stop_inner().await;

@@ -66,6 +66,11 @@ pub struct Args {
     /// docs/localcluster-agent.md, "Pod network").
     #[arg(long, env = "RIVULET_POD_NETWORK", default_value = "auto")]
     pub pod_network: rivulet_localcluster_agent::kubelet::network::NetworkMode,
+    /// Port of the archive storage (Fission's storagesvc) for packages over 256 KiB. It listens
+    /// where pods reach the host (the bridge's gateway, else 127.0.0.1); 0 picks a free port.
+    /// The `fission` CLI finds it through the Service `fission/storagesvc` (docs/storage.md).
+    #[arg(long, default_value_t = 0)]
+    pub storage_port: u16,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -112,6 +117,16 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let agent = Agent::start(client.clone(), agent_config.with_kubeconfig(&kubeconfig))
         .await
         .context("cannot start the node agent")?;
+    let storage_ip = agent
+        .pod_gateway()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), Into::into);
+    let storage_addr = SocketAddr::new(storage_ip, args.storage_port);
+    let storage = rivulet_storage::LocalStorage::start(
+        &client,
+        rivulet_storage::LocalConfig::new(&data_dir, vec![storage_addr]),
+    )
+    .await
+    .with_context(|| format!("cannot start the archive storage on {storage_addr}"))?;
 
     // The router starts first: the triggers' reconcilers call functions through its internal
     // listener, whose port is picked at start.
@@ -140,6 +155,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     };
 
     announce(&kubeconfig, router.public_addr, &args.clusters);
+    eprintln!("archive storage: {}", storage.url());
     let _ = shutdown.wait_for(|stop| *stop).await;
 
     eprintln!("stopping: reconcilers and triggers, router, pods, API server");
@@ -148,6 +164,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         let _ = reconcilers.await;
     }
     router.shutdown().await;
+    storage.shutdown().await;
     agent.shutdown().await;
     cluster.shutdown().await;
     Ok(())

@@ -89,6 +89,66 @@ pub fn to_archive(content: Content, checksum: Option<&str>) -> Result<Archive> {
     }
 }
 
+/// [`to_archive`], uploading archives at or over the literal limit to archive storage (found
+/// as Fission's CLI finds storagesvc: FISSION_STORAGESVC_URL, else the labelled Service) and
+/// recording the URL with its sha256, as Fission's CLI does.
+pub async fn resolve(
+    client: &kube::Client,
+    content: Content,
+    checksum: Option<&str>,
+) -> Result<Archive> {
+    let (bytes, what) = match content {
+        Content::Bytes { bytes, what } if bytes.len() >= ARCHIVE_LITERAL_SIZE_LIMIT => {
+            (bytes, what)
+        }
+        other => return to_archive(other, checksum),
+    };
+    let size = bytes.len();
+    let fail = |reason: String| Error::Storage {
+        path: what.clone(),
+        size,
+        reason,
+    };
+    let endpoint = rivulet_storage::discovery::discover(client)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let base = match &endpoint.access {
+        rivulet_storage::discovery::Access::Direct(url) => url.clone(),
+        rivulet_storage::discovery::Access::PortForward {
+            namespace,
+            service,
+            port,
+        } => {
+            return Err(fail(format!(
+                "service {namespace}/{service} is only reachable inside the cluster; port-forward to port {port} and set FISSION_STORAGESVC_URL"
+            )));
+        }
+    };
+    let name = Path::new(what.split(',').next().unwrap_or("archive"))
+        .file_name()
+        .map_or_else(
+            || "archive".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+    let uploaded = rivulet_storage::Client::new(&base)
+        .map_err(|e| fail(e.to_string()))?
+        .upload_bytes(&name, bytes.into())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(Archive {
+        archive_type: Some("url".into()),
+        url: Some(rivulet_storage::archive_url(
+            &endpoint.archive_base,
+            &uploaded.id,
+        )),
+        checksum: Some(Checksum {
+            checksum_type: Some("sha256".into()),
+            sum: Some(uploaded.sha256),
+        }),
+        ..Archive::default()
+    })
+}
+
 /// The files an argument names, each with its name inside the zip.
 fn expand(arg: &str) -> Result<Vec<(String, PathBuf)>> {
     let path = Path::new(arg);

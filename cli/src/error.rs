@@ -71,6 +71,18 @@ pub enum Error {
         /// The literal limit.
         limit: usize,
     },
+    /// Archive storage could not take an archive over the literal limit.
+    #[error(
+        "archive {path} is {size} bytes, over the 256 KiB Package literal limit, and archive storage failed: {reason}"
+    )]
+    Storage {
+        /// The local path(s).
+        path: String,
+        /// Archive size in bytes.
+        size: usize,
+        /// What failed (not found, unreachable, refused).
+        reason: String,
+    },
     /// The router could not be called.
     #[error(
         "error calling the router at {url}: {reason}; set FISSION_ROUTER_URL to the router's address (rivulet up prints it)"

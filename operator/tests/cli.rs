@@ -170,6 +170,8 @@ async fn fission_seed_workflow_through_the_cli() {
         "only hello-world"
     );
 
+    five_megabyte_deploy_zip_goes_through_archive_storage(&up, &w).await;
+
     // fn test answers an HTTP error with a non-zero exit.
     std::fs::write(
         w.path().join("boom.py"),
@@ -179,4 +181,77 @@ async fn fission_seed_workflow_through_the_cli() {
     w.ok("fission fn create --name boom --env python --code boom.py --url /boom");
     let error = w.fails("fission fn test --name boom");
     assert_eq!(error, "Error: error getting function response");
+}
+
+/// A 5 MB `--deploy` directory is zipped, uploaded to archive storage (over the 256 KiB literal
+/// limit), recorded as a URL with its sha256, and served.
+async fn five_megabyte_deploy_zip_goes_through_archive_storage(up: &UpProcess, w: &Workdir) {
+    use k8s_openapi::api::core::v1::Pod;
+    let client = rivulet_testing::client_for(&up.kubeconfig).await.unwrap();
+    // Pods reach the host at their network's gateway (169.254.B.1) or, on the host's network,
+    // at loopback; the service listens where the fetchers can reach it.
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "default");
+    let ip = pods
+        .list(&kube::api::ListParams::default().labels("environmentName=python"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find_map(|p| p.status.and_then(|s| s.pod_ip))
+        .expect("a python pod with an IP");
+    let host = match ip.rsplit_once('.') {
+        Some((net, _)) if ip.starts_with("169.254.") => format!("{net}.1"),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let data = tempfile::tempdir().unwrap();
+    let storage = rivulet_storage::LocalStorage::start(
+        &client,
+        rivulet_storage::LocalConfig::new(data.path(), vec![format!("{host}:0").parse().unwrap()]),
+    )
+    .await
+    .unwrap();
+
+    let dir = w.path().join("big");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("main.py"),
+        "def main():\n    return \"big hello\\n\"\n",
+    )
+    .unwrap();
+    // Incompressible bytes, so the zip stays over 5 MB.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let blob: Vec<u8> = (0..5 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    std::fs::write(dir.join("blob.bin"), blob).unwrap();
+    w.ok(
+        "fission fn create --name big --env python --deploy big --entrypoint main.main --url /big",
+    );
+    w.expect_get("/big", "big hello").await;
+    let packages: kube::Api<rivulet_api::Package> =
+        kube::Api::namespaced(client.clone(), "default");
+    let big = packages
+        .list(&kube::api::ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|p| {
+            p.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("big-"))
+        })
+        .expect("the big package");
+    let deployment = big.spec.deployment.unwrap();
+    assert_eq!(deployment.archive_type.as_deref(), Some("url"));
+    assert!(deployment.literal.is_none());
+    assert!(deployment.url.unwrap().starts_with(storage.url()));
+    assert_eq!(deployment.checksum.unwrap().sum.unwrap().len(), 64);
+    storage.shutdown().await;
 }

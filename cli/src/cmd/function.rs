@@ -84,26 +84,31 @@ impl ArchiveFlags {
         self.code.is_some() || !self.deploy.is_empty() || !self.src.is_empty()
     }
 
-    /// The deployment and source archives, read (and zipped) now, before anything is created.
-    pub fn load(&self) -> Result<(Option<rivulet_api::Archive>, Option<rivulet_api::Archive>)> {
+    /// The deployment and source archives, read (and zipped, and uploaded when too large for
+    /// a literal) now, before any object is created.
+    pub async fn load(
+        &self,
+        ctx: &Ctx,
+    ) -> Result<(Option<rivulet_api::Archive>, Option<rivulet_api::Archive>)> {
         let deploy = match (&self.code, self.deploy.is_empty()) {
-            (Some(code), _) => Some(archive::to_archive(
-                archive::load(std::slice::from_ref(code), true)?,
-                self.deploychecksum.as_deref(),
-            )?),
-            (None, false) => Some(archive::to_archive(
-                archive::load(&self.deploy, false)?,
-                self.deploychecksum.as_deref(),
-            )?),
+            (Some(code), _) => Some(archive::load(std::slice::from_ref(code), true)?),
+            (None, false) => Some(archive::load(&self.deploy, false)?),
             (None, true) => None,
         };
         let source = if self.src.is_empty() {
             None
         } else {
-            Some(archive::to_archive(
-                archive::load(&self.src, false)?,
-                self.srcchecksum.as_deref(),
-            )?)
+            Some(archive::load(&self.src, false)?)
+        };
+        let deploy = match deploy {
+            Some(c) => {
+                Some(archive::resolve(&ctx.client, c, self.deploychecksum.as_deref()).await?)
+            }
+            None => None,
+        };
+        let source = match source {
+            Some(c) => Some(archive::resolve(&ctx.client, c, self.srcchecksum.as_deref()).await?),
+            None => None,
         };
         Ok((deploy, source))
     }
@@ -633,7 +638,7 @@ async fn create(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
         if !args.archives.any() {
             return Err(Error::usage("need --code or --deploy or --src argument"));
         }
-        Some(args.archives.load()?)
+        Some(args.archives.load(ctx).await?)
     } else {
         None
     };
@@ -767,7 +772,7 @@ async fn update(ctx: &Ctx, args: &UpdateArgs) -> Result<()> {
     let function = get(ctx, &args.name).await?;
     let name = function.metadata.name.clone().unwrap_or_default();
     let archives = if args.archives.any() {
-        Some(args.archives.load()?)
+        Some(args.archives.load(ctx).await?)
     } else {
         None
     };

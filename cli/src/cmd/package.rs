@@ -235,7 +235,7 @@ pub async fn run(ctx: &Ctx, command: PkgCommand) -> Result<()> {
             if !args.archives.any() {
                 return Err(Error::usage("need --code or --deploy or --src argument"));
             }
-            let (deploy, source) = args.archives.load()?;
+            let (deploy, source) = args.archives.load(ctx).await?;
             if ctx
                 .get_opt::<Environment>("error retrieving environment information", &env)
                 .await?
@@ -339,7 +339,7 @@ pub async fn run(ctx: &Ctx, command: PkgCommand) -> Result<()> {
                     "package is used by multiple functions, use --force to force update",
                 ));
             }
-            let (deploy, source) = args.archives.load()?;
+            let (deploy, source) = args.archives.load(ctx).await?;
             let mut updated = apply_archives(pkg, deploy, source, args.archives.buildcmd.clone());
             if let Some(env) = &args.env {
                 updated.spec.environment.name = names::kube_name("environment", env);

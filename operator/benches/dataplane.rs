@@ -132,10 +132,19 @@ impl Bench {
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    // The benchmark binary is also the responder runtime of its pods.
+fn main() {
+    // The benchmark binary is also the responder runtime of its pods (its own runtime, one
+    // thread), so this comes before the benchmark's runtime.
     responder::serve_if_asked();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench());
+}
+
+async fn bench() {
     let options = Options::from_args("target/dataplane.json");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(

@@ -103,14 +103,8 @@ async fn connection(mut stream: TcpStream) {
 }
 
 async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
-    let mut chunk = [0u8; 16 * 1024];
-    match stream.read(&mut chunk).await {
-        Ok(0) | Err(_) => false,
-        Ok(n) => {
-            buf.extend_from_slice(&chunk[..n]);
-            true
-        }
-    }
+    buf.reserve(16 * 1024);
+    matches!(stream.read_buf(buf).await, Ok(n) if n > 0)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -109,9 +109,36 @@ pub async fn resolve(
         size,
         reason,
     };
-    let endpoint = rivulet_storage::discovery::discover(client)
+    let (storage, archive_base) = storage_client(client).await.map_err(fail)?;
+    let name = Path::new(what.split(',').next().unwrap_or("archive"))
+        .file_name()
+        .map_or_else(
+            || "archive".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+    let uploaded = storage
+        .upload_bytes(&name, bytes.into())
         .await
         .map_err(|e| fail(e.to_string()))?;
+    Ok(Archive {
+        archive_type: Some("url".into()),
+        url: Some(rivulet_storage::archive_url(&archive_base, &uploaded.id)),
+        checksum: Some(Checksum {
+            checksum_type: Some("sha256".into()),
+            sum: Some(uploaded.sha256),
+        }),
+        ..Archive::default()
+    })
+}
+
+/// A client for archive storage, found as Fission's CLI finds storagesvc
+/// (FISSION_STORAGESVC_URL, else the labelled Service), and the base URL Packages record.
+pub async fn storage_client(
+    client: &kube::Client,
+) -> std::result::Result<(rivulet_storage::Client, String), String> {
+    let endpoint = rivulet_storage::discovery::discover(client)
+        .await
+        .map_err(|e| e.to_string())?;
     let base = match &endpoint.access {
         rivulet_storage::discovery::Access::Direct(url) => url.clone(),
         rivulet_storage::discovery::Access::PortForward {
@@ -119,34 +146,13 @@ pub async fn resolve(
             service,
             port,
         } => {
-            return Err(fail(format!(
+            return Err(format!(
                 "service {namespace}/{service} is only reachable inside the cluster; port-forward to port {port} and set FISSION_STORAGESVC_URL"
-            )));
+            ));
         }
     };
-    let name = Path::new(what.split(',').next().unwrap_or("archive"))
-        .file_name()
-        .map_or_else(
-            || "archive".to_owned(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-    let uploaded = rivulet_storage::Client::new(&base)
-        .map_err(|e| fail(e.to_string()))?
-        .upload_bytes(&name, bytes.into())
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(Archive {
-        archive_type: Some("url".into()),
-        url: Some(rivulet_storage::archive_url(
-            &endpoint.archive_base,
-            &uploaded.id,
-        )),
-        checksum: Some(Checksum {
-            checksum_type: Some("sha256".into()),
-            sum: Some(uploaded.sha256),
-        }),
-        ..Archive::default()
-    })
+    let storage = rivulet_storage::Client::new(&base).map_err(|e| e.to_string())?;
+    Ok((storage, endpoint.archive_base))
 }
 
 /// The files an argument names, each with its name inside the zip.

@@ -83,6 +83,9 @@ pub enum Error {
         /// What failed (not found, unreachable, refused).
         reason: String,
     },
+    /// An `archive` command's call to archive storage failed.
+    #[error("archive storage: {0}")]
+    ArchiveStorage(String),
     /// The router could not be called.
     #[error(
         "error calling the router at {url}: {reason}; set FISSION_ROUTER_URL to the router's address (rivulet up prints it)"

@@ -76,6 +76,12 @@ pub enum Command {
         #[command(subcommand)]
         command: cmd::mqtrigger::MqtCommand,
     },
+    /// Manage archives stored with Fission Storage Service.
+    #[command(visible_alias = "ar")]
+    Archive {
+        #[command(subcommand)]
+        command: cmd::archive::ArchiveCommand,
+    },
     /// Show client and server version
     Version,
     /// Check the fission installation: API server, fission.io kinds, router
@@ -114,6 +120,7 @@ impl Fission {
             Command::Timetrigger { command } => cmd::timer::run(&ctx?, command).await,
             Command::Watch { command } => cmd::watch::run(&ctx?, command).await,
             Command::Mqtrigger { command } => cmd::mqtrigger::run(&ctx?, command).await,
+            Command::Archive { command } => cmd::archive::run(&ctx?, command).await,
         }
     }
 }

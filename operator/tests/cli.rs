@@ -171,6 +171,7 @@ async fn fission_seed_workflow_through_the_cli() {
     );
 
     five_megabyte_deploy_zip_goes_through_archive_storage(&up, &w).await;
+    archive_commands_round_trip(&w);
 
     // fn test answers an HTTP error with a non-zero exit.
     std::fs::write(
@@ -229,4 +230,36 @@ async fn five_megabyte_deploy_zip_goes_through_archive_storage(up: &UpProcess, w
     assert!(deployment.literal.is_none());
     assert!(deployment.url.unwrap().contains("/v1/archive?id="));
     assert_eq!(deployment.checksum.unwrap().sum.unwrap().len(), 64);
+}
+
+/// `archive upload`, `list`, `get-url`, `download` (byte-equal), `delete`, against `rivulet up`'s
+/// storage.
+fn archive_commands_round_trip(w: &Workdir) {
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(w.path().join("up.bin"), &bytes).unwrap();
+    let out = w.ok("fission archive upload --name up.bin");
+    let id = out
+        .strip_prefix("File successfully uploaded with ID: ")
+        .unwrap_or_else(|| panic!("{out}"))
+        .trim()
+        .to_owned();
+    let listed = w.ok("fission archive list");
+    assert!(listed.starts_with("ARCHIVES\n"), "{listed}");
+    assert!(listed.lines().any(|l| l == id), "{listed}");
+    let url = w.ok(&format!("fission archive get-url --id {id}"));
+    assert!(
+        url.starts_with("URL: http://") && url.contains(&id),
+        "{url}"
+    );
+    let out = w.ok(&format!("fission ar download --id {id} -o down.bin"));
+    assert_eq!(out, "File download complete. File name: down.bin\n");
+    assert_eq!(std::fs::read(w.path().join("down.bin")).unwrap(), bytes);
+    assert_eq!(
+        w.ok(&format!("fission archive delete --id {id}")),
+        format!("Deleted archive with id: {id}\n")
+    );
+    let listed = w.ok("fission archive list");
+    assert!(!listed.lines().any(|l| l == id), "{listed}");
+    let error = w.fails(&format!("fission archive download --id {id}"));
+    assert!(error.contains("not found"), "{error}");
 }

@@ -1,5 +1,6 @@
 //! One module per Fission command group.
 
+pub mod archive;
 pub mod env;
 pub mod function;
 pub mod httptrigger;

@@ -192,6 +192,7 @@ fn rules_of(cluster: &LocalCluster, user: &str, namespace: &str) -> String {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one install, checked step by step
 fn deploy_installs_on_localcluster_with_least_privilege() {
     let cluster = LocalCluster::start();
     let overlay = repo().join("deploy/overlays/test");
@@ -200,7 +201,7 @@ fn deploy_installs_on_localcluster_with_least_privilege() {
     // The controller runs as a Deployment: its pods start from the image table, pass their
     // /readyz probe and the Deployment reports Available.
     cluster.wait_for(
-        Duration::from_secs(120),
+        Duration::from_mins(2),
         "the controller Deployment to be Available",
         |c| {
             c.kubectl(&[
@@ -224,14 +225,14 @@ fn deploy_installs_on_localcluster_with_least_privilege() {
         "--timeout=30s",
     ]);
     // It did its first job: the fetcher key Secret the router mounts.
-    cluster.wait_for(Duration::from_secs(60), "the fetcher key Secret", |c| {
+    cluster.wait_for(Duration::from_mins(1), "the fetcher key Secret", |c| {
         c.kubectl(&["get", "secret", "rivulet-fetcher-key", "-n", "fission"])
             .status
             .success()
     });
 
     cluster.wait_for(
-        Duration::from_secs(120),
+        Duration::from_mins(2),
         "the router Deployment to be Available",
         |c| {
             c.kubectl(&[
@@ -267,7 +268,7 @@ fn deploy_installs_on_localcluster_with_least_privilege() {
     let router = format!("{}:8888", router.trim());
     let mut last = String::new();
     cluster.wait_for(
-        Duration::from_secs(180),
+        Duration::from_mins(3),
         "Hello, World! through the router",
         |_| match http_get(&router, "/hello") {
             Ok((200, body)) if body.contains("Hello, World!") => true,

@@ -2,10 +2,9 @@
 
 use clap::{Args, Subcommand};
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, ResourceRequirements};
-use kube::api::ListParams;
 use rivulet_api::{Builder, Environment, EnvironmentSpec, Function, Runtime};
 
-use super::{delete, meta, post};
+use super::{delete, list, meta, post};
 use crate::client::Ctx;
 use crate::error::{Error, Result};
 use crate::names::{self, ResourceFlags};
@@ -312,11 +311,7 @@ pub async fn run(ctx: &Ctx, command: EnvCommand) -> Result<()> {
         EnvCommand::Delete(args) => {
             let name = names::kube_name("environment", &args.name);
             if !args.force {
-                let functions = ctx
-                    .api::<Function>()
-                    .list(&ListParams::default())
-                    .await
-                    .map_err(|e| ctx.error("error listing functions", e))?;
+                let functions = list::<Function>(ctx, "error listing functions").await?;
                 if functions
                     .items
                     .iter()
@@ -339,11 +334,7 @@ pub async fn run(ctx: &Ctx, command: EnvCommand) -> Result<()> {
             }
         }
         EnvCommand::List => {
-            let list = ctx
-                .api::<Environment>()
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| ctx.error("error listing environments", e))?;
+            let list = list::<Environment>(ctx, "error listing environments").await?;
             let rows: Vec<Vec<String>> = list.items.iter().map(list_row).collect();
             table::print(
                 &[

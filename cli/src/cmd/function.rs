@@ -13,7 +13,7 @@ use rivulet_api::{
     InvokeStrategy, ObjectRef, Package, PackageRef,
 };
 
-use super::{delete, meta, post};
+use super::{delete, list, meta, post};
 use crate::archive;
 use crate::client::Ctx;
 use crate::cmd::{httptrigger, package};
@@ -542,11 +542,7 @@ pub async fn run(ctx: &Ctx, command: FnCommand) -> Result<()> {
             Ok(())
         }
         FnCommand::List => {
-            let list = ctx
-                .api::<Function>()
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| ctx.error("error listing functions", e))?;
+            let list = list::<Function>(ctx, "error listing functions").await?;
             let rows: Vec<Vec<String>> = list.items.iter().map(list_row).collect();
             table::print(
                 &[
@@ -895,11 +891,7 @@ async fn test(ctx: &Ctx, args: &TestArgs) -> Result<()> {
             args.method
         )));
     }
-    let triggers = ctx
-        .api::<HTTPTrigger>()
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| ctx.error("error listing HTTP triggers", e))?;
+    let triggers = list::<HTTPTrigger>(ctx, "error listing HTTP triggers").await?;
     let mut path = test_path(&name, &ctx.namespace, &triggers.items, &method);
     if let Some(sub) = &args.subpath {
         if !sub.starts_with('/') && !path.ends_with('/') {

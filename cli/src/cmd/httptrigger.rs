@@ -1,10 +1,9 @@
 //! `fission httptrigger` (aliases `route`, `ht`): create, get, list, update, delete.
 
 use clap::{Args, Subcommand};
-use kube::api::ListParams;
 use rivulet_api::{FunctionReference, HTTPTrigger, HTTPTriggerSpec, IngressConfig};
 
-use super::{delete, post};
+use super::{delete, list, post};
 use crate::client::Ctx;
 use crate::error::{Error, Result};
 use crate::{names, table};
@@ -222,11 +221,7 @@ pub async fn check_duplicates(
     methods: &[String],
     except: Option<&str>,
 ) -> Result<()> {
-    let list = ctx
-        .api::<HTTPTrigger>()
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| ctx.error("error listing HTTP triggers", e))?;
+    let list = list::<HTTPTrigger>(ctx, "error listing HTTP triggers").await?;
     for t in list.items {
         if except.is_some() && t.metadata.name.as_deref() == except {
             continue;
@@ -329,11 +324,7 @@ pub async fn run(ctx: &Ctx, command: HtCommand) -> Result<()> {
                 .function
                 .as_deref()
                 .map(|f| names::kube_name("function", f));
-            let list = ctx
-                .api::<HTTPTrigger>()
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| ctx.error("error listing HTTP triggers", e))?;
+            let list = list::<HTTPTrigger>(ctx, "error listing HTTP triggers").await?;
             let items: Vec<HTTPTrigger> = list
                 .items
                 .into_iter()
@@ -402,10 +393,8 @@ pub async fn run(ctx: &Ctx, command: HtCommand) -> Result<()> {
                 (Some(n), _) => vec![names::kube_name("httptrigger", n)],
                 (None, Some(f)) => {
                     let f = names::kube_name("function", f);
-                    ctx.api::<HTTPTrigger>()
-                        .list(&ListParams::default())
-                        .await
-                        .map_err(|e| ctx.error("error listing HTTP triggers", e))?
+                    list::<HTTPTrigger>(ctx, "error listing HTTP triggers")
+                        .await?
                         .items
                         .into_iter()
                         .filter(|t| t.spec.functionref.name.as_deref() == Some(&f))

@@ -10,7 +10,7 @@ pub mod package;
 pub mod timer;
 pub mod watch;
 
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, ListParams, ObjectList, PostParams};
 use kube::core::ObjectMeta;
 
 use crate::client::Ctx;
@@ -37,6 +37,21 @@ pub(crate) fn meta(
 
 pub(crate) fn post() -> PostParams {
     PostParams::default()
+}
+
+/// Every object of kind `K` in the working namespace; `action` names the failure.
+pub(crate) async fn list<K>(ctx: &Ctx, action: &str) -> Result<ObjectList<K>>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    ctx.api::<K>()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ctx.error(action, e))
 }
 
 /// Deletes `name` of kind `K`; with `ignore_not_found`, a missing object is success. Returns

@@ -1,10 +1,9 @@
 //! `fission mqtrigger` (alias `mqt`): create, list, update, delete MessageQueueTriggers.
 
 use clap::{Args, Subcommand};
-use kube::api::ListParams;
 use rivulet_api::{FunctionReference, MessageQueueTrigger, MessageQueueTriggerSpec};
 
-use super::{delete, post};
+use super::{delete, list, post};
 use crate::client::Ctx;
 use crate::error::{Error, Result};
 use crate::{names, table};
@@ -298,11 +297,8 @@ pub async fn run(ctx: &Ctx, command: MqtCommand) -> Result<()> {
             }
         }
         MqtCommand::List => {
-            let list = ctx
-                .api::<MessageQueueTrigger>()
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| ctx.error("error listing message queue triggers", e))?;
+            let list =
+                list::<MessageQueueTrigger>(ctx, "error listing message queue triggers").await?;
             let rows: Vec<Vec<String>> = list
                 .items
                 .iter()

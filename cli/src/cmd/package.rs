@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::ListParams;
 use rivulet_api::{Archive, Environment, Function, ObjectRef, Package, PackageSpec, PackageStatus};
 
 use super::function::ArchiveFlags;
-use super::{delete, post};
+use super::{delete, list, post};
 use crate::client::Ctx;
 use crate::error::{Error, Result};
 use crate::{http, names, table};
@@ -190,11 +189,7 @@ pub async fn get(ctx: &Ctx, given: &str) -> Result<Package> {
 
 /// Functions in the working namespace whose packageref names `pkg`.
 pub async fn functions_using(ctx: &Ctx, pkg: &str) -> Result<Vec<Function>> {
-    let list = ctx
-        .api::<Function>()
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| ctx.error("error getting function list", e))?;
+    let list = list::<Function>(ctx, "error getting function list").await?;
     Ok(list
         .items
         .into_iter()
@@ -284,16 +279,10 @@ pub async fn run(ctx: &Ctx, command: PkgCommand) -> Result<()> {
             )?;
         }
         PkgCommand::List(args) => {
-            let list = ctx
-                .api::<Package>()
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| ctx.error("error listing packages", e))?;
+            let packages = list::<Package>(ctx, "error listing packages").await?;
             let used: Vec<String> = if args.orphan {
-                ctx.api::<Function>()
-                    .list(&ListParams::default())
-                    .await
-                    .map_err(|e| ctx.error("error listing functions", e))?
+                list::<Function>(ctx, "error listing functions")
+                    .await?
                     .items
                     .into_iter()
                     .map(|f| f.spec.package.packageref.name)
@@ -301,7 +290,7 @@ pub async fn run(ctx: &Ctx, command: PkgCommand) -> Result<()> {
             } else {
                 Vec::new()
             };
-            let rows: Vec<Vec<String>> = list
+            let rows: Vec<Vec<String>> = packages
                 .items
                 .iter()
                 .filter(|p| {
@@ -366,20 +355,13 @@ pub async fn run(ctx: &Ctx, command: PkgCommand) -> Result<()> {
         }
         PkgCommand::Delete(args) => {
             if args.orphan {
-                let used: Vec<String> = ctx
-                    .api::<Function>()
-                    .list(&ListParams::default())
-                    .await
-                    .map_err(|e| ctx.error("error listing functions", e))?
+                let used: Vec<String> = list::<Function>(ctx, "error listing functions")
+                    .await?
                     .items
                     .into_iter()
                     .map(|f| f.spec.package.packageref.name)
                     .collect();
-                let list = ctx
-                    .api::<Package>()
-                    .list(&ListParams::default())
-                    .await
-                    .map_err(|e| ctx.error("error listing packages", e))?;
+                let list = list::<Package>(ctx, "error listing packages").await?;
                 for p in list.items {
                     let n = p.metadata.name.unwrap_or_default();
                     if !used.contains(&n) {

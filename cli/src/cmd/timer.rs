@@ -1,11 +1,10 @@
 //! `fission timetrigger` (aliases `timer`, `tt`): create, list, update, delete, showschedule.
 
 use clap::{Args, Subcommand};
-use kube::api::ListParams;
 use rivulet_api::{FunctionReference, TimeTrigger, TimeTriggerSpec};
 use rivulet_reconcilers::triggers::timetrigger::schedule::Schedule;
 
-use super::{delete, post};
+use super::{delete, list, post};
 use crate::client::Ctx;
 use crate::error::{Error, Result};
 use crate::{names, table};
@@ -220,11 +219,7 @@ pub async fn run(ctx: &Ctx, command: TimerCommand) -> Result<()> {
             }
         }
         TimerCommand::List => {
-            let list = ctx
-                .api::<TimeTrigger>()
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| ctx.error("error listing Time triggers", e))?;
+            let list = list::<TimeTrigger>(ctx, "error listing Time triggers").await?;
             let rows: Vec<Vec<String>> = list
                 .items
                 .iter()

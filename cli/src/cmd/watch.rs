@@ -1,10 +1,9 @@
 //! `fission watch` (alias `w`): create, list, delete KubernetesWatchTriggers.
 
 use clap::{Args, Subcommand};
-use kube::api::ListParams;
 use rivulet_api::{FunctionReference, KubernetesWatchTrigger, KubernetesWatchTriggerSpec};
 
-use super::{delete, post};
+use super::{delete, list, post};
 use crate::client::Ctx;
 use crate::error::Result;
 use crate::{names, table};
@@ -100,11 +99,8 @@ pub async fn run(ctx: &Ctx, command: WatchCommand) -> Result<()> {
             }
         }
         WatchCommand::List => {
-            let list = ctx
-                .api::<KubernetesWatchTrigger>()
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| ctx.error("error listing kubewatch triggers", e))?;
+            let list =
+                list::<KubernetesWatchTrigger>(ctx, "error listing kubewatch triggers").await?;
             let rows: Vec<Vec<String>> = list
                 .items
                 .iter()
